@@ -1,0 +1,56 @@
+// swift-tools-version: 6.2
+// ragdb: an embedded retrieval database for retrieval-augmented generation.
+//
+// Module graph (arrows point down only; see ../shared/ARCHITECTURE.md and README.md):
+//   ragdb → RAGDBCLI → RAGDB → RAGDBChunks → RAGDBStorage → CRAGDBLMDB, CRAGDBLZ4
+// Only RAGDBStorage imports the C modules.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "ragdb",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "RAGDB", targets: ["RAGDB"]),
+        .executable(name: "ragdb", targets: ["ragdb"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRAGDBLMDB", pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]),
+        .systemLibrary(
+            name: "CRAGDBLZ4", pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]),
+        .target(
+            name: "RAGDBStorage", dependencies: ["CRAGDBLMDB", "CRAGDBLZ4"],
+            swiftSettings: strict),
+        .target(name: "RAGDBChunks", dependencies: ["RAGDBStorage"], swiftSettings: strict),
+        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks"], swiftSettings: strict),
+        .target(
+            name: "RAGDBCLI",
+            dependencies: ["RAGDB", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+        .executableTarget(name: "ragdb", dependencies: ["RAGDBCLI"], swiftSettings: strict),
+
+        .target(name: "RAGDBTestSupport", path: "Tests/RAGDBTestSupport", swiftSettings: strict),
+        .testTarget(
+            name: "RAGDBStorageTests", dependencies: ["RAGDBStorage", "RAGDBTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RAGDBChunksTests", dependencies: ["RAGDBChunks", "RAGDBStorage", "RAGDBTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RAGDBTests", dependencies: ["RAGDB", "RAGDBStorage", "RAGDBTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RAGDBCLITests", dependencies: ["RAGDBCLI", "RAGDB", "RAGDBTestSupport"],
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,324 @@
+public import RAGDBChunks
+import RAGDBStorage
+import Foundation
+
+/// A chunk supplied by a caller that has already chunked its document.
+public struct ChunkInput: Sendable, Hashable {
+    /// The chunk's text.
+    public var text: String
+    /// Its byte range in the document's text; when `nil`, the text is looked up in the
+    /// document at or after the previous chunk's start.
+    public var span: ByteSpan?
+    /// Its length in tokens; when `nil`, the number of whitespace-separated words.
+    public var tokenCount: UInt32?
+    /// Its own metadata.
+    public var metadata: Metadata
+
+    /// Creates a chunk input.
+    public init(text: String, span: ByteSpan? = nil, tokenCount: UInt32? = nil, metadata: Metadata = [:]) {
+        self.text = text
+        self.span = span
+        self.tokenCount = tokenCount
+        self.metadata = metadata
+    }
+}
+
+/// A document to write.
+public struct DocumentInput: Sendable, Hashable {
+    /// External id: 1–500 bytes of UTF-8, unique within the collection.
+    public var id: String
+    /// Optional title.
+    public var title: String?
+    /// The document's full text (the source that chunk spans point into).
+    public var text: String
+    /// Typed metadata.
+    public var metadata: Metadata
+    /// The chunks, when the caller chunked the text; `nil` stores the whole text as one
+    /// chunk.
+    public var chunks: [ChunkInput]?
+
+    /// Creates a document input.
+    public init(id: String, title: String? = nil, text: String, metadata: Metadata = [:], chunks: [ChunkInput]? = nil) {
+        self.id = id
+        self.title = title
+        self.text = text
+        self.metadata = metadata
+        self.chunks = chunks
+    }
+}
+
+/// What one write call did.
+public struct WriteSummary: Sendable, Hashable, Codable {
+    /// New documents.
+    public var inserted = 0
+    /// Documents whose content changed and were replaced.
+    public var replaced = 0
+    /// Documents already stored with the same content (nothing written).
+    public var unchanged = 0
+    /// Chunks written.
+    public var chunksWritten = 0
+
+    /// All zero.
+    public init() {}
+}
+
+/// A collection: a named set of documents and their chunks with shared settings.
+///
+/// A `Collection` is a small value; every call opens its own transaction, so each mutating
+/// call is all or nothing.
+public struct Collection: Sendable {
+    let database: Database
+    let info: CollectionInfo
+
+    /// The collection's name.
+    public var name: String { info.name }
+    /// Its settings as stored in the database.
+    public var settings: CollectionSettings { info.settings }
+    /// Its internal id (the first component of its keys).
+    public var id: CollectionID { CollectionID(rawValue: info.id) }
+    /// When it was created (seconds since 1970).
+    public var created: Int64 { info.created }
+
+    // MARK: Writing
+
+    /// Inserts new documents; fails, writing nothing, if any id already exists.
+    ///
+    /// - Complexity: one write transaction for the whole batch.
+    @discardableResult
+    public func insert(_ documents: [DocumentInput]) throws(RAGDBError) -> WriteSummary {
+        try write(documents, replacing: false)
+    }
+
+    /// Inserts documents, replacing those whose id exists (all their chunks are replaced by
+    /// new ones with new ids); unchanged documents are skipped.
+    ///
+    /// - Complexity: one write transaction for the whole batch; one fingerprint pass per
+    ///   document; for each replaced document one decode per old chunk.
+    @discardableResult
+    public func upsert(_ documents: [DocumentInput]) throws(RAGDBError) -> WriteSummary {
+        try write(documents, replacing: true)
+    }
+
+    private func write(_ documents: [DocumentInput], replacing: Bool) throws(RAGDBError) -> WriteSummary {
+        // Validate and prepare outside the transaction: the write lock is held only for I/O.
+        var prepared: [NewDocument] = []
+        prepared.reserveCapacity(documents.count)
+        var seen = Set<String>()
+        for doc in documents {
+            guard seen.insert(doc.id).inserted else {
+                throw RAGDBError(.invalidInput, "the batch holds this document twice", field: "id", documentID: doc.id)
+            }
+            prepared.append(try Self.prepare(doc, storeSource: settings.storeSource))
+        }
+        let store = database.chunkStore
+        let database = self.database
+        let collection = id
+        return try rethrowingAsRAGDB {
+            try database.env.write { txn in
+                var summary = WriteSummary()
+                var next = try database.readMeta64(Database.MetaKey.nextChunkID, txn)
+                var counters = try store.counters(of: collection, txn)
+                for doc in prepared {
+                    guard let outcome = try store.put(doc, replace: replacing, in: collection, nextChunkID: &next, counters: &counters, txn) else {
+                        throw RAGDBError(.alreadyExists, "a document with this id exists", field: "id", documentID: doc.id)
+                    }
+                    switch outcome {
+                    case .inserted: summary.inserted += 1; summary.chunksWritten += doc.chunks.count
+                    case .replaced: summary.replaced += 1; summary.chunksWritten += doc.chunks.count
+                    case .unchanged: summary.unchanged += 1
+                    }
+                }
+                try store.setCounters(counters, of: collection, txn)
+                try database.writeMeta64(next, Database.MetaKey.nextChunkID, txn)
+                return summary
+            }
+        }
+    }
+
+    /// Deletes documents by id with all their chunks, in one transaction.
+    ///
+    /// - Returns: how many of the ids existed.
+    @discardableResult
+    public func delete(_ ids: [String]) throws(RAGDBError) -> Int {
+        let store = database.chunkStore
+        let collection = id
+        return try rethrowingAsRAGDB {
+            try database.env.write { txn in
+                var counters = try store.counters(of: collection, txn)
+                var deleted = 0
+                for id in ids where try store.delete(id, in: collection, counters: &counters, txn) != nil {
+                    deleted += 1
+                }
+                try store.setCounters(counters, of: collection, txn)
+                return deleted
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    /// The document `id`, or `nil`.
+    ///
+    /// - Complexity: one read transaction, one look-up and decode.
+    public func document(_ id: String) throws(RAGDBError) -> Document? {
+        let store = database.chunkStore
+        let collection = self.id
+        return try rethrowingAsRAGDB { try database.env.read { txn in try store.document(id, in: collection, txn) } }
+    }
+
+    /// The document `id` with its chunks in order, or `nil`.
+    ///
+    /// - Complexity: one read transaction; one look-up and decode per chunk.
+    public func documentWithChunks(_ id: String) throws(RAGDBError) -> (document: Document, chunks: [Chunk])? {
+        let store = database.chunkStore
+        let collection = self.id
+        return try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                guard let doc = try store.document(id, in: collection, txn) else { return nil }
+                var chunks: [Chunk] = []
+                for cid in doc.chunkIDs {
+                    guard let c = try store.chunk(cid, in: collection, txn) else {
+                        throw RAGDBError(.corrupt, "document lists chunk \(cid), which is missing", documentID: id)
+                    }
+                    chunks.append(c)
+                }
+                return (doc, chunks)
+            }
+        }
+    }
+
+    /// The chunk `id`, or `nil`.
+    ///
+    /// - Complexity: one read transaction, one look-up and decode.
+    public func chunk(_ id: ChunkID) throws(RAGDBError) -> Chunk? {
+        let store = database.chunkStore
+        let collection = self.id
+        return try rethrowingAsRAGDB { try database.env.read { txn in try store.chunk(id, in: collection, txn) } }
+    }
+
+    /// The stored source text of document `id`, or `nil` when absent or not stored.
+    public func source(of id: String) throws(RAGDBError) -> String? {
+        let store = database.chunkStore
+        let collection = self.id
+        return try rethrowingAsRAGDB { try database.env.read { txn in try store.source(of: id, in: collection, txn) } }
+    }
+
+    /// Calls `body` with each chunk in id order, from `start`, in one read snapshot, until it
+    /// returns `false`.
+    ///
+    /// - Complexity: one cursor step and one decode per chunk.
+    public func forEachChunk(from start: ChunkID? = nil, _ body: (Chunk) throws -> Bool) throws(RAGDBError) {
+        let store = database.chunkStore
+        let collection = id
+        try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                try store.scanChunks(of: collection, from: start, txn) { try body($0) ? .next : .stop }
+            }
+        }
+    }
+
+    /// Calls `body` with each document in id order (bytewise), in one read snapshot, until
+    /// it returns `false`.
+    public func forEachDocument(_ body: (Document) throws -> Bool) throws(RAGDBError) {
+        let store = database.chunkStore
+        let collection = id
+        try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                try store.scanDocuments(of: collection, txn) { try body($0) ? .next : .stop }
+            }
+        }
+    }
+
+    /// Document, chunk and byte counts, kept exact by every write.
+    ///
+    /// - Complexity: one read transaction and one look-up.
+    public func counters() throws(RAGDBError) -> Counters {
+        let store = database.chunkStore
+        let collection = id
+        return try rethrowingAsRAGDB { try database.env.read { txn in try store.counters(of: collection, txn) } }
+    }
+
+    // MARK: Validation
+
+    /// Checks `document` as a write would (id length, metadata values, chunk spans), without
+    /// writing: for importers that report errors per input record.
+    ///
+    /// - Complexity: one pass over the text per chunk whose span must be found.
+    public static func validate(_ document: DocumentInput) throws(RAGDBError) {
+        _ = try prepare(document, storeSource: false)
+    }
+
+    static func prepare(_ doc: DocumentInput, storeSource: Bool) throws(RAGDBError) -> NewDocument {
+        let idBytes = doc.id.utf8.count
+        guard (1...ChunkStore.maximumDocumentIDLength).contains(idBytes) else {
+            throw RAGDBError(.invalidInput, "document id must be 1–\(ChunkStore.maximumDocumentIDLength) bytes of UTF-8, got \(idBytes)", field: "id")
+        }
+        try validate(doc.metadata, field: "metadata", documentID: doc.id)
+        let source = Array(doc.text.utf8)
+        var chunks: [NewChunk] = []
+        if let inputs = doc.chunks {
+            var searchFrom = 0
+            for (i, c) in inputs.enumerated() {
+                let field = "chunks[\(i)]"
+                try validate(c.metadata, field: field + ".metadata", documentID: doc.id)
+                let text = Array(c.text.utf8)
+                let span: ByteSpan
+                if let given = c.span {
+                    guard given.end <= UInt64(source.count) else {
+                        throw RAGDBError(.invalidInput, "span \(given) ends past the document's \(source.count) bytes", field: field + ".span", documentID: doc.id)
+                    }
+                    guard given.count == UInt64(text.count), source[Int(given.start)..<Int(given.end)].elementsEqual(text) else {
+                        throw RAGDBError(.invalidInput, "span \(given) does not hold the chunk's text", field: field + ".span", documentID: doc.id)
+                    }
+                    span = given
+                } else {
+                    guard let at = find(text, in: source, from: searchFrom) else {
+                        throw RAGDBError(.invalidInput, "the chunk's text does not occur in the document's text; give its span", field: field + ".text", documentID: doc.id)
+                    }
+                    span = ByteSpan(start: UInt64(at), end: UInt64(at + text.count))
+                }
+                searchFrom = Int(span.start)
+                chunks.append(NewChunk(text: c.text, span: span, tokenCount: c.tokenCount ?? wordCount(c.text), metadata: c.metadata))
+            }
+        } else if !source.isEmpty {
+            chunks.append(NewChunk(text: doc.text, span: ByteSpan(start: 0, end: UInt64(source.count)), tokenCount: wordCount(doc.text)))
+        }
+        return NewDocument(id: doc.id, title: doc.title, source: storeSource ? doc.text : nil,
+                           sourceLength: UInt64(source.count), metadata: doc.metadata, chunks: chunks)
+    }
+
+    static func validate(_ metadata: Metadata, field: String, documentID: String) throws(RAGDBError) {
+        for (name, value) in metadata {
+            guard (1...255).contains(name.utf8.count) else {
+                throw RAGDBError(.invalidInput, "metadata names must be 1–255 bytes", field: field, documentID: documentID)
+            }
+            if case .double(let d) = value, !d.isFinite {
+                throw RAGDBError(.invalidInput, "NaN and infinity are not allowed", field: "\(field).\(name)", documentID: documentID)
+            }
+        }
+    }
+
+    /// Whitespace-separated words: the default token count.
+    static func wordCount(_ text: String) -> UInt32 {
+        var count: UInt32 = 0
+        var inWord = false
+        for b in text.utf8 {
+            let space = b == 0x20 || (b >= 0x09 && b <= 0x0D)
+            if !space && !inWord { count += 1 }
+            inWord = !space
+        }
+        return count
+    }
+
+    static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+        guard needle.count <= haystack.count - start else { return nil }
+        if needle.isEmpty { return start }
+        var i = start
+        let last = haystack.count - needle.count
+        while i <= last {
+            if haystack[i] == needle[0] && haystack[i..<i + needle.count].elementsEqual(needle) { return i }
+            i += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,129 @@
+/// A named vector space of a collection: one embedding model's vectors.
+public struct VectorSpace: Codable, Sendable, Hashable {
+    /// Similarity measure.
+    public enum Metric: String, Codable, Sendable, CaseIterable { case cosine, dot, l2 }
+    /// Stored element type of the full-precision vectors.
+    public enum ElementType: String, Codable, Sendable, CaseIterable { case float32, float16, int8 }
+
+    /// The space's name (`minilm`).
+    public var name: String
+    /// Number of dimensions (1–65535).
+    public var dimensions: Int
+    /// Similarity measure.
+    public var metric: Metric
+    /// Stored element type.
+    public var elementType: ElementType
+
+    /// Creates a space.
+    public init(name: String, dimensions: Int, metric: Metric = .cosine, elementType: ElementType = .float32) {
+        self.name = name
+        self.dimensions = dimensions
+        self.metric = metric
+        self.elementType = elementType
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, dimensions, metric
+        case elementType = "element_type"
+    }
+}
+
+/// How text is analysed into terms, at index and query time alike.
+public struct AnalyzerSettings: Codable, Sendable, Hashable {
+    /// Fold case (Unicode lowercase).
+    public var caseFolding = true
+    /// Fold diacritics (é → e).
+    public var diacriticsFolding = true
+    /// Stop-word list: `"english"` or `"none"`.
+    public var stopWords = "english"
+    /// Stemmer: `"english"` (Porter) or `"none"`.
+    public var stemmer = "english"
+
+    /// English defaults.
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case caseFolding = "case_folding"
+        case diacriticsFolding = "diacritics_folding"
+        case stopWords = "stop_words"
+        case stemmer
+    }
+}
+
+/// How documents are cut into chunks unless an import says otherwise.
+public struct ChunkingSettings: Codable, Sendable, Hashable {
+    /// The chunker.
+    public enum Strategy: String, Codable, Sendable, CaseIterable {
+        /// A fixed window of `size` tokens, `overlap` tokens shared between neighbours.
+        case fixed
+        /// Whole sentences packed up to `size` tokens.
+        case sentence
+        /// Markdown structure: headings start chunks; code blocks and tables stay whole.
+        case markdown
+        /// One chunk per document.
+        case none
+    }
+    /// The chunker.
+    public var strategy: Strategy = .fixed
+    /// Window or packing size in tokens.
+    public var size = 128
+    /// Tokens shared between neighbouring fixed windows.
+    public var overlap = 16
+
+    /// Fixed windows of 128 tokens with 16 tokens of overlap.
+    public init() {}
+
+    /// Creates settings.
+    public init(strategy: Strategy, size: Int = 128, overlap: Int = 16) {
+        self.strategy = strategy
+        self.size = size
+        self.overlap = overlap
+    }
+}
+
+/// Everything a collection stores about itself: its vector spaces, analyzer, chunking
+/// defaults and whether source documents are kept.
+public struct CollectionSettings: Codable, Sendable, Hashable {
+    /// Vector spaces, by distinct name.
+    public var spaces: [VectorSpace] = []
+    /// The text analyzer.
+    public var analyzer = AnalyzerSettings()
+    /// Default chunking.
+    public var chunking = ChunkingSettings()
+    /// Keep each document's full source text (needed to re-chunk and to export).
+    public var storeSource = true
+
+    /// Defaults: no vector spaces, English analyzer, fixed 128/16 chunking, sources kept.
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case spaces, analyzer, chunking
+        case storeSource = "store_source"
+    }
+
+    /// Throws unless every setting is in range.
+    func validate() throws(RAGDBError) {
+        var names = Set<String>()
+        for (i, s) in spaces.enumerated() {
+            guard Database.isValidName(s.name) else {
+                throw RAGDBError(.invalidInput, "space name must be 1–64 letters, digits, '_', '-' or '.'", field: "spaces[\(i)].name")
+            }
+            guard names.insert(s.name).inserted else {
+                throw RAGDBError(.invalidInput, "duplicate space name \"\(s.name)\"", field: "spaces[\(i)].name")
+            }
+            guard (1...65535).contains(s.dimensions) else {
+                throw RAGDBError(.invalidInput, "dimensions must be 1–65535, got \(s.dimensions)", field: "spaces[\(i)].dimensions")
+            }
+        }
+        guard chunking.size >= 1 else { throw RAGDBError(.invalidInput, "chunk size must be at least 1", field: "chunking.size") }
+        guard (0..<chunking.size).contains(chunking.overlap) else {
+            throw RAGDBError(.invalidInput, "overlap must be at least 0 and below the chunk size", field: "chunking.overlap")
+        }
+        guard ["english", "none"].contains(analyzer.stopWords) else {
+            throw RAGDBError(.invalidInput, "unknown stop-word list \"\(analyzer.stopWords)\"", field: "analyzer.stop_words")
+        }
+        guard ["english", "none"].contains(analyzer.stemmer) else {
+            throw RAGDBError(.invalidInput, "unknown stemmer \"\(analyzer.stemmer)\"", field: "analyzer.stemmer")
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import RAGDBChunks
+import RAGDBStorage
+
+/// One problem found by `Database.check()`.
+public struct Problem: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The table holding the damaged entry.
+    public var table: String
+    /// Which entry, never its content.
+    public var entry: String
+    /// What is wrong.
+    public var detail: String
+    public var description: String { "\(table): \(entry): \(detail)" }
+}
+
+/// The result of `Database.check()`.
+public struct CheckReport: Sendable, Hashable, Codable {
+    /// How many stored values were read and verified.
+    public var checkedValues: Int
+    /// Everything found wrong; empty for a sound database.
+    public var problems: [Problem]
+    /// Whether nothing was found wrong.
+    public var isClean: Bool { problems.isEmpty }
+
+    enum CodingKeys: String, CodingKey {
+        case problems
+        case checkedValues = "checked_values"
+    }
+}
+
+extension Database {
+    /// Reads every stored value and verifies its header, checksum and layout, and the
+    /// cross-references between tables (documents ↔ chunks, sources, counters, id
+    /// counters, catalog), all in one snapshot.
+    ///
+    /// - Complexity: reads the whole database once; memory grows with the largest
+    ///   collection's chunk count (one set of ids).
+    public func check() throws(RAGDBError) -> CheckReport {
+        let store = chunkStore
+        return try rethrowingAsRAGDB {
+            try env.read { txn in
+                var problems: [Problem] = []
+                var checked = 0
+                func report(_ table: String, _ entry: String, _ detail: String) {
+                    problems.append(Problem(table: table, entry: entry, detail: detail))
+                }
+                // meta
+                var nextChunk: UInt64 = 0
+                var nextCollection: UInt32 = 0
+                do { nextChunk = try readMeta64(MetaKey.nextChunkID, txn) } catch { report("meta", "next_chunk_id", "\(error)") }
+                do { nextCollection = try readMeta32(MetaKey.nextCollectionID, txn) } catch { report("meta", "next_collection_id", "\(error)") }
+                checked += 2
+                // catalog
+                var ids = Set<UInt32>()
+                var infos: [CollectionInfo] = []
+                try txn.scan(catalog) { key, value in
+                    checked += 1
+                    let name = key.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+                    do {
+                        let info = try CollectionInfo.decode(value, name: name)
+                        if info.name != name { report("collections", "collection \"\(name)\"", "record names \"\(info.name)\"") }
+                        if !ids.insert(info.id).inserted { report("collections", "collection \"\(name)\"", "id \(info.id) is used twice") }
+                        if info.id == 0 || info.id >= nextCollection {
+                            report("collections", "collection \"\(name)\"", "id \(info.id) is not below next_collection_id \(nextCollection)")
+                        }
+                        infos.append(info)
+                    } catch {
+                        report("collections", "collection \"\(name)\"", (error as? StorageError)?.detail ?? "\(error)")
+                    }
+                    return .next
+                }
+                // each collection's records
+                for info in infos {
+                    checked += try store.check(CollectionID(rawValue: info.id), nextChunkID: nextChunk, txn) { d in
+                        problems.append(Problem(table: d.table, entry: d.entry, detail: d.detail))
+                    }
+                }
+                // records of collections that do not exist
+                for name in ChunkStore.tableNames {
+                    guard let table = try env.table(name, create: false) else {
+                        report(name, "table", "missing")
+                        continue
+                    }
+                    var orphans: [UInt32: Int] = [:]
+                    try txn.scan(table) { key, _ in
+                        var k = KeyReader(key)
+                        if let c = try? k.readUInt32() {
+                            if !ids.contains(c) { orphans[c, default: 0] += 1 }
+                        } else {
+                            report(name, "key of \(key.byteCount) bytes", "shorter than a collection id")
+                        }
+                        return .next
+                    }
+                    for (c, n) in orphans.sorted(by: { $0.key < $1.key }) {
+                        report(name, "collection \(c)", "\(n) entries belong to no collection in the catalog")
+                    }
+                }
+                return CheckReport(checkedValues: checked, problems: problems)
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import RAGDBChunks
+import RAGDBStorage
+
+/// Sizes of one collection.
+public struct CollectionStatistics: Sendable, Hashable, Codable {
+    /// Collection name.
+    public var name: String
+    /// Internal id.
+    public var id: UInt32
+    /// Documents stored.
+    public var documents: UInt64
+    /// Chunks stored.
+    public var chunks: UInt64
+    /// UTF-8 bytes of chunk text.
+    public var textBytes: UInt64
+    /// Bytes of chunk values as stored (framed, LZ4 where it pays).
+    public var storedChunkBytes: UInt64
+    /// UTF-8 bytes of stored source documents.
+    public var sourceBytes: UInt64
+    /// Vector spaces.
+    public var spaces: [VectorSpace]
+
+    enum CodingKeys: String, CodingKey {
+        case name, id, documents, chunks, spaces
+        case textBytes = "text_bytes"
+        case storedChunkBytes = "stored_chunk_bytes"
+        case sourceBytes = "source_bytes"
+    }
+}
+
+/// LMDB statistics of one table.
+public struct TableSummary: Sendable, Hashable, Codable {
+    /// Table name (`main` for LMDB's main database).
+    public var name: String
+    /// Entries.
+    public var entries: Int
+    /// B-tree depth.
+    public var depth: Int
+    /// Branch pages.
+    public var branchPages: Int
+    /// Leaf pages.
+    public var leafPages: Int
+    /// Overflow pages.
+    public var overflowPages: Int
+    /// Pages × page size.
+    public var bytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name, entries, depth, bytes
+        case branchPages = "branch_pages"
+        case leafPages = "leaf_pages"
+        case overflowPages = "overflow_pages"
+    }
+}
+
+/// Everything `ragdb stats` reports.
+public struct DatabaseStatistics: Sendable, Hashable, Codable {
+    /// Directory.
+    public var path: String
+    /// On-disk format version.
+    public var formatVersion: UInt32
+    /// Page size in bytes.
+    public var pageSize: Int
+    /// Current map size in bytes (address space reserved, not disk).
+    public var mapSize: Int
+    /// Apparent size of `data.mdb`.
+    public var fileBytes: Int
+    /// Bytes allocated on disk for `data.mdb`.
+    public var allocatedBytes: Int
+    /// Per collection, by name.
+    public var collections: [CollectionStatistics]
+    /// Per table, by name.
+    public var tables: [TableSummary]
+
+    enum CodingKeys: String, CodingKey {
+        case path, collections, tables
+        case formatVersion = "format_version"
+        case pageSize = "page_size"
+        case mapSize = "map_size"
+        case fileBytes = "file_bytes"
+        case allocatedBytes = "allocated_bytes"
+    }
+}
+
+extension Database {
+    /// Sizes of the database, its collections and its tables, from one snapshot.
+    ///
+    /// - Complexity: one read transaction; one look-up per collection and one `mdb_stat`
+    ///   per table. Reads no documents.
+    public func statistics() throws(RAGDBError) -> DatabaseStatistics {
+        let collections = try self.collections()
+        let store = chunkStore
+        return try rethrowingAsRAGDB {
+            try env.read { txn in
+                var cs: [CollectionStatistics] = []
+                for c in collections {
+                    let k = try store.counters(of: c.id, txn)
+                    cs.append(CollectionStatistics(
+                        name: c.name, id: c.id.rawValue, documents: k.documents, chunks: k.chunks, textBytes: k.textBytes,
+                        storedChunkBytes: k.storedChunkBytes, sourceBytes: k.sourceBytes, spaces: c.settings.spaces))
+                }
+                var tables: [TableSummary] = []
+                let main = try txn.statistics(of: nil)
+                tables.append(TableSummary(name: "main", entries: main.entries, depth: main.depth, branchPages: main.branchPages,
+                                           leafPages: main.leafPages, overflowPages: main.overflowPages, bytes: main.bytes))
+                for name in Database.allTables.sorted() {
+                    guard let t = try env.table(name, create: false) else { continue }
+                    let s = try txn.statistics(of: t)
+                    tables.append(TableSummary(name: name, entries: s.entries, depth: s.depth, branchPages: s.branchPages,
+                                               leafPages: s.leafPages, overflowPages: s.overflowPages, bytes: s.bytes))
+                }
+                let files = env.fileSizes()
+                return DatabaseStatistics(
+                    path: path, formatVersion: Database.formatVersion, pageSize: env.pageSize, mapSize: env.mapSize,
+                    fileBytes: files.apparent, allocatedBytes: files.allocated, collections: cs, tables: tables)
+            }
+        }
+    }
+}

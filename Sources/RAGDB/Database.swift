@@ -1,0 +1,261 @@
+public import RAGDBStorage
+import RAGDBChunks
+import Foundation
+
+/// A ragdb database: one LMDB environment (a directory) holding collections of documents,
+/// their chunks and, as later modules land, their indexes.
+///
+/// `Database` is `Sendable` and cheap to share: open it once per process and use it from any
+/// thread. Each mutating call is one transaction (all or nothing); reads see a consistent
+/// snapshot. Closed when the last reference goes.
+public final class Database: Sendable {
+    /// The on-disk format version this build reads and writes (Format.md).
+    public static let formatVersion: UInt32 = 1
+    /// The version string recorded in new databases.
+    public static let softwareVersion = "ragdb 0.1.0"
+
+    /// How a database is opened.
+    public struct Options: Sendable {
+        /// Create the directory and an empty database when missing.
+        public var create = true
+        /// Open read-only: every write throws.
+        public var readOnly = false
+        /// Commit durability (see `EnvironmentOptions.Durability`).
+        public var durability: EnvironmentOptions.Durability = .full
+        /// The initial map size in bytes; the map grows on demand.
+        public var initialMapSize = 16 << 20
+
+        /// Read-write, create when missing, fully durable.
+        public init() {}
+    }
+
+    /// The directory.
+    public let path: String
+    let env: Environment
+    let meta: Table
+    let catalog: Table
+    let chunkStore: ChunkStore
+
+    static let metaTable = "meta"
+    static let catalogTable = "collections"
+    /// Every table a database of this format version has.
+    static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames
+
+    enum MetaKey {
+        static let formatVersion = Array("format_version".utf8)
+        static let nextChunkID = Array("next_chunk_id".utf8)
+        static let nextCollectionID = Array("next_collection_id".utf8)
+        static let createdBy = Array("created_by".utf8)
+    }
+
+    /// Opens the database in directory `path`, creating it when `options.create` allows.
+    ///
+    /// - Complexity: maps the file and reads the format version record; reads no data.
+    /// - Throws: `.notFound` when there is no database and `create` is off;
+    ///   `.notADatabase` for a directory holding other LMDB data; `.unsupportedFormat` for a
+    ///   format version other than `Database.formatVersion`.
+    public static func open(at path: String, options: Options = .init()) throws(RAGDBError) -> Database {
+        try rethrowingAsRAGDB { try Database(path: path, options: options) }
+    }
+
+    private init(path: String, options: Options) throws {
+        var envOptions = EnvironmentOptions()
+        envOptions.create = options.create && !options.readOnly
+        envOptions.readOnly = options.readOnly
+        envOptions.durability = options.durability
+        envOptions.initialMapSize = options.initialMapSize
+        if !envOptions.create && !FileManager.default.fileExists(atPath: path + "/data.mdb") {
+            throw RAGDBError(.notFound, "no database at \(path)")
+        }
+        let env = try Environment.open(path: path, options: envOptions)
+        var tables: [String: Table] = [:]
+        if let meta = try env.table(Self.metaTable, create: false) {
+            let version = try env.read { txn in
+                try txn.withValue(forKey: MetaKey.formatVersion, in: meta) { v in
+                    v.byteCount == 4 ? v.unsafeLoadUnaligned(as: UInt32.self).littleEndian : nil
+                }
+            }
+            guard let found = version, let version = found else {
+                throw RAGDBError(.notADatabase, "\(path) has no valid format version record")
+            }
+            guard version == Self.formatVersion else {
+                let hint = version > Self.formatVersion ? "it was written by a newer ragdb; upgrade ragdb to open it" : "this format is not supported"
+                throw RAGDBError(.unsupportedFormat, "\(path) has format version \(version); this ragdb reads version \(Self.formatVersion) only: \(hint)")
+            }
+            for name in Self.allTables {
+                guard let t = try env.table(name, create: false) else {
+                    throw RAGDBError(.corrupt, "\(path) lacks the table \"\(name)\"")
+                }
+                tables[name] = t
+            }
+        } else {
+            guard try env.tableNames().isEmpty else {
+                throw RAGDBError(.notADatabase, "\(path) holds LMDB data that is not a ragdb database")
+            }
+            guard envOptions.create else { throw RAGDBError(.notFound, "no database at \(path)") }
+            tables = try env.createTables(Self.allTables) { txn, created in
+                let meta = created[Self.metaTable]!
+                var w = ByteWriter(capacity: 8)
+                w.write(Self.formatVersion)
+                try txn.put(w.bytes, forKey: MetaKey.formatVersion, in: meta)
+                w.reset(); w.write(UInt64(1))
+                try txn.put(w.bytes, forKey: MetaKey.nextChunkID, in: meta)
+                w.reset(); w.write(UInt32(1))
+                try txn.put(w.bytes, forKey: MetaKey.nextCollectionID, in: meta)
+                try txn.put(Array(Self.softwareVersion.utf8), forKey: MetaKey.createdBy, in: meta)
+                return created
+            }
+        }
+        self.path = path
+        self.env = env
+        self.meta = tables[Self.metaTable]!
+        self.catalog = tables[Self.catalogTable]!
+        self.chunkStore = ChunkStore(tables: tables)
+    }
+
+    // MARK: Collections
+
+    /// Whether `name` is a valid collection or space name: 1–64 ASCII letters, digits, `_`,
+    /// `-` or `.`, starting with a letter or digit.
+    public static func isValidName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...64).contains(bytes.count) else { return false }
+        func ok(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) }
+        return ok(bytes[0]) && bytes.allSatisfy { ok($0) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E }
+    }
+
+    /// Creates collection `name` with `settings`.
+    ///
+    /// - Complexity: one write transaction.
+    /// - Throws: `.alreadyExists`, or `.invalidInput` naming the bad setting.
+    @discardableResult
+    public func createCollection(_ name: String, settings: CollectionSettings = .init()) throws(RAGDBError) -> Collection {
+        guard Self.isValidName(name) else {
+            throw RAGDBError(.invalidInput, "collection name must be 1–64 letters, digits, '_', '-' or '.'", field: "name")
+        }
+        try settings.validate()
+        let info = try rethrowingAsRAGDB {
+            try env.write { txn in
+                guard try !txn.contains(Array(name.utf8), in: catalog) else {
+                    throw RAGDBError(.alreadyExists, "collection \"\(name)\" already exists")
+                }
+                let next = try readMeta32(MetaKey.nextCollectionID, txn)
+                let info = CollectionInfo(id: next, name: name, created: Int64(Date().timeIntervalSince1970), settings: settings)
+                try txn.put(try info.encode(), forKey: Array(name.utf8), in: catalog)
+                var w = ByteWriter(capacity: 4)
+                w.write(next + 1)
+                try txn.put(w.bytes, forKey: MetaKey.nextCollectionID, in: meta)
+                return info
+            }
+        }
+        return Collection(database: self, info: info)
+    }
+
+    /// The collection `name`.
+    ///
+    /// - Complexity: one read transaction and one catalog look-up.
+    /// - Throws: `.notFound` when there is no such collection.
+    public func collection(_ name: String) throws(RAGDBError) -> Collection {
+        let info = try rethrowingAsRAGDB {
+            try env.read { txn in
+                try txn.withValue(forKey: Array(name.utf8), in: catalog) { v in try CollectionInfo.decode(v, name: name) }
+            }
+        }
+        guard let info else { throw RAGDBError(.notFound, "no collection \"\(name)\"") }
+        return Collection(database: self, info: info)
+    }
+
+    /// The collection `name`, created with `settings` when missing.
+    public func collection(_ name: String, creatingWith settings: CollectionSettings) throws(RAGDBError) -> Collection {
+        do {
+            return try collection(name)
+        } catch where error.code == .notFound {
+            do {
+                return try createCollection(name, settings: settings)
+            } catch where error.code == .alreadyExists {
+                return try collection(name)  // another writer created it first
+            }
+        }
+    }
+
+    /// Every collection, by name.
+    ///
+    /// - Complexity: one scan of the catalog.
+    public func collections() throws(RAGDBError) -> [Collection] {
+        try rethrowingAsRAGDB {
+            try env.read { txn in
+                var out: [Collection] = []
+                try txn.scan(catalog) { key, value in
+                    let name = key.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+                    out.append(Collection(database: self, info: try CollectionInfo.decode(value, name: name)))
+                    return .next
+                }
+                return out
+            }
+        }
+    }
+
+    /// Deletes collection `name` and everything it holds, in one transaction.
+    ///
+    /// - Returns: `false` when there was no such collection.
+    @discardableResult
+    public func dropCollection(_ name: String) throws(RAGDBError) -> Bool {
+        try rethrowingAsRAGDB {
+            try env.write { txn in
+                guard let info = try txn.withValue(forKey: Array(name.utf8), in: catalog, { v in try CollectionInfo.decode(v, name: name) }) else {
+                    return false
+                }
+                try chunkStore.drop(CollectionID(rawValue: info.id), txn)
+                try txn.delete(forKey: Array(name.utf8), in: catalog)
+                return true
+            }
+        }
+    }
+
+    // MARK: Meta records
+
+    func readMeta32(_ key: [UInt8], _ txn: borrowing some TransactionReading & ~Copyable) throws -> UInt32 {
+        guard let v = try txn.value(forKey: key, in: meta), v.count == 4 else {
+            throw RAGDBError(.corrupt, "meta record \"\(String(decoding: key, as: UTF8.self))\" is missing or not 4 bytes")
+        }
+        var r = ByteReader(v, context: "meta")
+        return try r.readUInt32()
+    }
+
+    func readMeta64(_ key: [UInt8], _ txn: borrowing some TransactionReading & ~Copyable) throws -> UInt64 {
+        guard let v = try txn.value(forKey: key, in: meta), v.count == 8 else {
+            throw RAGDBError(.corrupt, "meta record \"\(String(decoding: key, as: UTF8.self))\" is missing or not 8 bytes")
+        }
+        var r = ByteReader(v, context: "meta")
+        return try r.readUInt64()
+    }
+
+    func writeMeta64(_ value: UInt64, _ key: [UInt8], _ txn: borrowing WriteTransaction) throws {
+        var w = ByteWriter(capacity: 8)
+        w.write(value)
+        try txn.put(w.bytes, forKey: key, in: meta)
+    }
+}
+
+/// A collection's catalog record (Format.md §"collections"): framed JSON.
+struct CollectionInfo: Codable, Sendable, Hashable {
+    var id: UInt32
+    var name: String
+    var created: Int64
+    var settings: CollectionSettings
+
+    func encode() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try FramedValue.encode(Array(try encoder.encode(self)), policy: .whenItPays)
+    }
+
+    static func decode(_ value: RawSpan, name: String) throws -> CollectionInfo {
+        let raw = try FramedValue.decode(value, context: "collection \"\(name)\"")
+        do {
+            return try JSONDecoder().decode(CollectionInfo.self, from: Data(raw))
+        } catch {
+            throw RAGDBError(.corrupt, "collection \"\(name)\": catalog record is not valid JSON of the expected shape")
+        }
+    }
+}

@@ -1,0 +1,20 @@
+public import RAGDBChunks
+public import RAGDBStorage
+
+// The data model's value types live in RAGDBChunks; these names make them usable with a
+// plain `import RAGDB`.
+
+/// A stored chunk. See `RAGDBChunks.ChunkRecord`.
+public typealias Chunk = ChunkRecord
+/// A stored document. See `RAGDBChunks.DocumentRecord`.
+public typealias Document = DocumentRecord
+/// A chunk id. See `RAGDBChunks.ChunkID`.
+public typealias ChunkIdentifier = ChunkID
+/// A typed metadata value. See `RAGDBChunks.MetadataValue`.
+public typealias MetadataItem = MetadataValue
+/// A byte range in a source document. See `RAGDBChunks.ByteSpan`.
+public typealias Span = ByteSpan
+/// Per-collection counters. See `RAGDBChunks.CollectionCounters`.
+public typealias Counters = CollectionCounters
+/// Durability of commits. See `RAGDBStorage.EnvironmentOptions.Durability`.
+public typealias Durability = EnvironmentOptions.Durability

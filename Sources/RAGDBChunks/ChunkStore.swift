@@ -1,0 +1,331 @@
+public import RAGDBStorage
+
+/// A chunk to store, already cut from its document and measured.
+public struct NewChunk: Sendable, Hashable {
+    /// The chunk's text.
+    public var text: String
+    /// Its exact byte range in the source document.
+    public var span: ByteSpan
+    /// Its length in tokens.
+    public var tokenCount: UInt32
+    /// Its own metadata.
+    public var metadata: Metadata
+
+    /// Creates a chunk.
+    public init(text: String, span: ByteSpan, tokenCount: UInt32, metadata: Metadata = [:]) {
+        self.text = text
+        self.span = span
+        self.tokenCount = tokenCount
+        self.metadata = metadata
+    }
+}
+
+/// A document to store, with its chunks; validated by the caller (`RAGDB.Collection`).
+public struct NewDocument: Sendable, Hashable {
+    /// External id (1–500 bytes of UTF-8).
+    public var id: String
+    /// Optional title.
+    public var title: String?
+    /// The source text, when it is to be stored.
+    public var source: String?
+    /// Byte length of the source document (stored even when the source is not).
+    public var sourceLength: UInt64
+    /// Document metadata.
+    public var metadata: Metadata
+    /// Chunks in order.
+    public var chunks: [NewChunk]
+
+    /// Creates a document.
+    public init(id: String, title: String? = nil, source: String?, sourceLength: UInt64,
+                metadata: Metadata = [:], chunks: [NewChunk]) {
+        self.id = id
+        self.title = title
+        self.source = source
+        self.sourceLength = sourceLength
+        self.metadata = metadata
+        self.chunks = chunks
+    }
+
+    /// XXH64 over a canonical encoding of every field: equal fingerprints mean equal
+    /// documents, so an upsert of an unchanged document writes nothing.
+    ///
+    /// - Complexity: one pass over all text; one buffer of the document's size.
+    public var fingerprint: UInt64 {
+        var w = ByteWriter(capacity: Int(sourceLength) + 64 * (chunks.count + 1))
+        w.writeString32(id)
+        w.write(UInt8(title == nil ? 0 : 1)); if let title { w.writeString32(title) }
+        w.write(UInt8(source == nil ? 0 : 1)); if let source { w.writeString32(source) }
+        w.write(sourceLength)
+        MetadataCoding.write(metadata, into: &w)
+        w.write(UInt32(chunks.count))
+        for c in chunks {
+            w.writeString32(c.text)
+            w.write(c.span.start); w.write(c.span.end); w.write(c.tokenCount)
+            MetadataCoding.write(c.metadata, into: &w)
+        }
+        return XXHash.xxh64(w.bytes)
+    }
+}
+
+/// What `ChunkStore.put` did with a document.
+public enum PutOutcome: Sendable, Equatable {
+    /// The document was new.
+    case inserted
+    /// The document existed with other content; its old chunks were deleted.
+    case replaced
+    /// The document existed with the same fingerprint; nothing was written.
+    case unchanged
+}
+
+/// One problem found by `ChunkStore.check`.
+public struct Damage: Sendable, Hashable, CustomStringConvertible {
+    /// The table holding the damaged entry.
+    public var table: String
+    /// Which entry ("collection 1, chunk 42"), never its content.
+    public var entry: String
+    /// What is wrong.
+    public var detail: String
+
+    /// Creates a report line.
+    public init(table: String, entry: String, detail: String) {
+        self.table = table
+        self.entry = entry
+        self.detail = detail
+    }
+    public var description: String { "\(table): \(entry): \(detail)" }
+}
+
+/// The tables of documents, chunks and sources, and the per-collection counters.
+///
+/// Key layouts (Format.md): `documents` and `sources` are keyed by
+/// `collection u32 BE ‖ document id UTF-8`; `chunks` by `collection u32 BE ‖ chunk id u64 BE`
+/// (so a collection's chunks scan in id order); `collection_counters` by `collection u32 BE`.
+public struct ChunkStore: Sendable {
+    /// The tables this store owns.
+    public static let tableNames = ["documents", "chunks", "sources", "collection_counters"]
+    /// The longest external document id, in UTF-8 bytes (LMDB keys are at most 511 bytes).
+    public static let maximumDocumentIDLength = 500
+
+    let documents: Table
+    let chunks: Table
+    let sources: Table
+    let counters: Table
+
+    /// A store over tables opened by the caller (all four of `tableNames`).
+    public init(tables: [String: Table]) {
+        documents = tables["documents"]!
+        chunks = tables["chunks"]!
+        sources = tables["sources"]!
+        counters = tables["collection_counters"]!
+    }
+
+    // MARK: Keys
+
+    static func collectionPrefix(_ c: CollectionID) -> [UInt8] {
+        var k = KeyBuilder(capacity: 4)
+        k.append(c.rawValue)
+        return k.bytes
+    }
+
+    static func documentKey(_ c: CollectionID, _ id: String) -> [UInt8] {
+        var k = KeyBuilder(capacity: 4 + id.utf8.count)
+        k.append(c.rawValue)
+        k.appendTail(id.utf8)
+        return k.bytes
+    }
+
+    static func chunkKey(_ c: CollectionID, _ id: ChunkID) -> [UInt8] {
+        var k = KeyBuilder(capacity: 12)
+        k.append(c.rawValue)
+        k.append(id.rawValue)
+        return k.bytes
+    }
+
+    // MARK: Reads
+
+    /// The document `id` of `collection`.
+    ///
+    /// - Complexity: one B-tree descent and one decode (LZ4 + checksum) of the record.
+    public func document(_ id: String, in collection: CollectionID, _ txn: borrowing some TransactionReading & ~Copyable) throws -> DocumentRecord? {
+        try txn.withValue(forKey: Self.documentKey(collection, id), in: documents) { value in
+            try DocumentRecord.decode(id: id, raw: FramedValue.decode(value, context: "document record"))
+        }
+    }
+
+    /// The chunk `id` of `collection`.
+    ///
+    /// - Complexity: one B-tree descent and one decode (LZ4 + checksum) of the chunk.
+    public func chunk(_ id: ChunkID, in collection: CollectionID, _ txn: borrowing some TransactionReading & ~Copyable) throws -> ChunkRecord? {
+        try txn.withValue(forKey: Self.chunkKey(collection, id), in: chunks) { value in
+            try ChunkRecord.decode(id: id, raw: FramedValue.decode(value, context: "chunk \(id)"))
+        }
+    }
+
+    /// The stored source text of document `id`, or `nil` if none is stored.
+    public func source(of id: String, in collection: CollectionID, _ txn: borrowing some TransactionReading & ~Copyable) throws -> String? {
+        try txn.withValue(forKey: Self.documentKey(collection, id), in: sources) { value in
+            let raw = try FramedValue.decode(value, context: "source")
+            guard let s = String(validating: raw, as: UTF8.self) else {
+                throw StorageError(.corruptValue, operation: "decode source", detail: "invalid UTF-8")
+            }
+            return s
+        }
+    }
+
+    /// The counters of `collection` (all zero for a collection never written).
+    public func counters(of collection: CollectionID, _ txn: borrowing some TransactionReading & ~Copyable) throws -> CollectionCounters {
+        try txn.withValue(forKey: Self.collectionPrefix(collection), in: counters) { value in
+            try CollectionCounters.decode(value.withUnsafeBytes { Array($0) })
+        } ?? CollectionCounters()
+    }
+
+    /// Calls `body` with each chunk of `collection` in id order, starting at `start`,
+    /// until it returns `.stop`.
+    ///
+    /// - Complexity: one cursor step and one decode per chunk.
+    public func scanChunks(
+        of collection: CollectionID, from start: ChunkID? = nil,
+        _ txn: borrowing some TransactionReading & ~Copyable, _ body: (ChunkRecord) throws -> ScanStep
+    ) throws {
+        let prefix = Self.collectionPrefix(collection)
+        var range = KeyRange.prefix(prefix)
+        if let start { range.lower = Self.chunkKey(collection, start) }
+        try txn.scan(chunks, range: range) { key, value in
+            var k = KeyReader(key)
+            _ = try k.readUInt32()
+            let id = ChunkID(rawValue: try k.readUInt64())
+            return try body(ChunkRecord.decode(id: id, raw: FramedValue.decode(value, context: "chunk \(id)")))
+        }
+    }
+
+    /// Calls `body` with each document of `collection` in id order (bytewise UTF-8).
+    ///
+    /// - Complexity: one cursor step and one decode per document; chunks are not read.
+    public func scanDocuments(
+        of collection: CollectionID, _ txn: borrowing some TransactionReading & ~Copyable,
+        _ body: (DocumentRecord) throws -> ScanStep
+    ) throws {
+        try txn.scan(documents, range: .prefix(Self.collectionPrefix(collection))) { key, value in
+            let id = try Self.documentID(fromKey: key)
+            return try body(DocumentRecord.decode(id: id, raw: FramedValue.decode(value, context: "document record")))
+        }
+    }
+
+    static func documentID(fromKey key: RawSpan) throws(StorageError) -> String {
+        var k = KeyReader(key)
+        _ = try k.readUInt32()
+        guard let id = String(validating: k.readTail(), as: UTF8.self) else {
+            throw StorageError(.corruptValue, operation: "decode document key", detail: "invalid UTF-8")
+        }
+        return id
+    }
+
+    // MARK: Writes
+
+    /// Stores `document` in `collection`, replacing an existing document with the same id
+    /// (its chunks are deleted and the new ones get fresh ids).
+    ///
+    /// - Parameters:
+    ///   - replace: when `false`, an existing document is left alone and `nil` is returned.
+    ///   - nextChunkID: the next unused chunk id; advanced by the chunks written.
+    ///   - counters: the collection's counters, updated in memory; the caller writes them
+    ///     once per batch with `setCounters`.
+    /// - Complexity: one framed write per chunk (LZ4 when it pays), one for the document and
+    ///   its source; for a replacement, one decode and delete per old chunk.
+    public func put(
+        _ document: NewDocument, replace: Bool, in collection: CollectionID,
+        nextChunkID: inout UInt64, counters: inout CollectionCounters,
+        _ txn: borrowing WriteTransaction
+    ) throws -> PutOutcome? {
+        let fingerprint = document.fingerprint
+        let docKey = Self.documentKey(collection, document.id)
+        var outcome = PutOutcome.inserted
+        if let existing = try self.document(document.id, in: collection, txn) {
+            guard replace else { return nil }
+            if existing.fingerprint == fingerprint { return .unchanged }
+            try removeContent(of: existing, in: collection, counters: &counters, txn)
+            outcome = .replaced
+        }
+        var w = ByteWriter(capacity: 1024)
+        var ids: [ChunkID] = []
+        ids.reserveCapacity(document.chunks.count)
+        for (ordinal, c) in document.chunks.enumerated() {
+            let id = ChunkID(rawValue: nextChunkID)
+            nextChunkID += 1
+            w.reset()
+            ChunkRecord(id: id, documentID: document.id, ordinal: UInt32(ordinal), span: c.span,
+                        tokenCount: c.tokenCount, text: c.text, metadata: c.metadata).encode(into: &w)
+            let framed = try FramedValue.encode(w.bytes, policy: .whenItPays)
+            try txn.put(framed, forKey: Self.chunkKey(collection, id), in: chunks)
+            ids.append(id)
+            counters.chunks += 1
+            counters.textBytes += UInt64(c.text.utf8.count)
+            counters.storedChunkBytes += UInt64(framed.count)
+        }
+        if let source = document.source {
+            try txn.put(try FramedValue.encode(Array(source.utf8), policy: .whenItPays), forKey: docKey, in: sources)
+            counters.sourceBytes += UInt64(source.utf8.count)
+        }
+        w.reset()
+        DocumentRecord(id: document.id, title: document.title, fingerprint: fingerprint,
+                       sourceLength: document.sourceLength, hasSource: document.source != nil,
+                       metadata: document.metadata, chunkIDs: ids).encode(into: &w)
+        try txn.put(try FramedValue.encode(w.bytes, policy: .whenItPays), forKey: docKey, in: documents)
+        counters.documents += 1
+        return outcome
+    }
+
+    /// Deletes document `id` of `collection` with its chunks and source.
+    ///
+    /// - Returns: the deleted record, or `nil` when there was no such document.
+    /// - Complexity: one decode and one delete per chunk.
+    @discardableResult
+    public func delete(
+        _ id: String, in collection: CollectionID, counters: inout CollectionCounters,
+        _ txn: borrowing WriteTransaction
+    ) throws -> DocumentRecord? {
+        guard let existing = try document(id, in: collection, txn) else { return nil }
+        try removeContent(of: existing, in: collection, counters: &counters, txn)
+        return existing
+    }
+
+    /// Deletes a document's record, chunks and source, adjusting `counters`.
+    private func removeContent(
+        of doc: DocumentRecord, in collection: CollectionID, counters: inout CollectionCounters,
+        _ txn: borrowing WriteTransaction
+    ) throws {
+        for id in doc.chunkIDs {
+            let key = Self.chunkKey(collection, id)
+            let sizes: (Int, Int)? = try txn.withValue(forKey: key, in: chunks) { value in
+                let record = try ChunkRecord.decode(id: id, raw: FramedValue.decode(value, context: "chunk \(id)"))
+                return (record.text.utf8.count, value.byteCount)
+            }
+            guard let (textBytes, stored) = sizes else {
+                throw StorageError(.corruptValue, operation: "delete document",
+                                   detail: "document lists chunk \(id), which is missing")
+            }
+            try txn.delete(forKey: key, in: chunks)
+            counters.chunks -= 1
+            counters.textBytes -= UInt64(textBytes)
+            counters.storedChunkBytes -= UInt64(stored)
+        }
+        let docKey = Self.documentKey(collection, doc.id)
+        if doc.hasSource {
+            counters.sourceBytes -= doc.sourceLength
+            try txn.delete(forKey: docKey, in: sources)
+        }
+        try txn.delete(forKey: docKey, in: documents)
+        counters.documents -= 1
+    }
+
+    /// Writes the counters of `collection`.
+    public func setCounters(_ c: CollectionCounters, of collection: CollectionID, _ txn: borrowing WriteTransaction) throws {
+        try txn.put(c.encode(), forKey: Self.collectionPrefix(collection), in: counters)
+    }
+
+    /// Deletes everything `collection` owns in these tables.
+    public func drop(_ collection: CollectionID, _ txn: borrowing WriteTransaction) throws {
+        let range = KeyRange.prefix(Self.collectionPrefix(collection))
+        for table in [documents, chunks, sources, counters] { try txn.deleteRange(range, in: table) }
+    }
+}

@@ -250,7 +250,7 @@ public final class Environment: @unchecked Sendable {
     /// - Warning: keep the closure short: an open reader keeps the pages it sees from being
     ///   reused, so the file grows while it lives. Values seen through the transaction are
     ///   valid only inside `body`.
-    public func read<R, E: Error>(_ body: (borrowing ReadTransaction) throws(E) -> R) throws -> R {
+    public func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R {
         resize.lockShared()
         defer { resize.unlockShared() }
         var txn: OpaquePointer?
@@ -271,7 +271,7 @@ public final class Environment: @unchecked Sendable {
     ///   Waits while another thread or process holds the write lock.
     /// - Warning: do not call `write` from inside `read` or `write` on the same thread: the
     ///   inner call would wait for the outer one.
-    public func write<R, E: Error>(_ body: (borrowing WriteTransaction) throws(E) -> R) throws -> R {
+    public func write<R>(_ body: (borrowing WriteTransaction) throws -> R) throws -> R {
         guard !options.readOnly else { throw StorageError(.readOnly, operation: "begin write transaction") }
         while true {
             let observedSize = mapSize
@@ -289,7 +289,7 @@ public final class Environment: @unchecked Sendable {
         }
     }
 
-    private func writeOnce<R, E: Error>(state: WriteState, _ body: (borrowing WriteTransaction) throws(E) -> R) throws -> R {
+    private func writeOnce<R>(state: WriteState, _ body: (borrowing WriteTransaction) throws -> R) throws -> R {
         resize.lockShared()
         defer { resize.unlockShared() }
         var txn: OpaquePointer?

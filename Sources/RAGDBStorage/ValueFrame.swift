@@ -115,6 +115,11 @@ public enum FramedValue {
             throw bad("header says \(stored) payload bytes, value holds \(p.count - headerSize)")
         }
         if codec == .raw && raw != stored { throw bad("raw value with raw length \(raw) ≠ stored length \(stored)") }
+        // LZ4 expands at most 255× (lz4_Block_format.md), and its API takes Int32 sizes: a
+        // larger claim is damage, refused before allocating anything.
+        if codec == .lz4 && (raw > stored * 255 + 16 || raw > Int(Int32.max) || stored > Int(Int32.max)) {
+            throw bad("LZ4 raw length \(raw) is impossible for \(stored) payload bytes")
+        }
         return FrameHeader(codec: codec, rawLength: raw, storedLength: stored, checksum: checksum)
     }
 

@@ -38,6 +38,9 @@ public func runRAGDB(_ arguments: [String]) -> Int32 {
         return reportParserError(error)
     } catch let error as CleanExit {
         return reportParserError(error)
+    } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+        // `--help` and `--version` parse into a command whose run() throws for the parser.
+        return reportParserError(error)
     } catch {
         let e = describe(error)
         if arguments.contains("--json") {

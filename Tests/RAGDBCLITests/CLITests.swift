@@ -1,0 +1,222 @@
+import Foundation
+import RAGDB
+import RAGDBTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes `count` JSONL documents of about `words` words each to `path`.
+func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPrefix: String = "doc") throws {
+    var rng = SeededGenerator(seed: seed)
+    var out = Data()
+    for i in 0..<count {
+        let text = generatedText(words: words, using: &rng)
+        let line = #"{"id": "\#(idPrefix)-\#(i)", "title": "Document \#(i)", "text": "\#(text)", "metadata": {"n": \#(i), "even": \#(i % 2 == 0), "w": 0.5, "tags": ["x"]}}"#
+        out.append(contentsOf: Array(line.utf8))
+        out.append(0x0A)
+    }
+    try out.write(to: URL(fileURLWithPath: path))
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test("init, import, collections, stats, get and check work end to end with stable JSON")
+    func endToEnd() throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            var r = try runRAGDB(["init", db])
+            #expect(r.status == 0 && r.stdout.contains("created"))
+            try writeCorpus(dir + "/c.jsonl", count: 50, words: 30)
+            r = try runRAGDB(["import", db, "--collection", "docs", dir + "/c.jsonl", "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            #expect(summary?["documents"] as? Int == 50 && summary?["inserted"] as? Int == 50)
+            // Importing the same input again adds nothing.
+            r = try runRAGDB(["import", db, "--collection", "docs", dir + "/c.jsonl", "--json"])
+            let again = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            #expect(again?["unchanged"] as? Int == 50 && again?["chunks"] as? Int == 0)
+
+            r = try runRAGDB(["stats", db, "--json"])
+            #expect(r.status == 0)
+            let stats = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            #expect(stats["format_version"] as? Int == 1)
+            let colls = try #require(stats["collections"] as? [[String: Any]])
+            #expect(colls.count == 1 && colls[0]["name"] as? String == "docs" && colls[0]["documents"] as? Int == 50 && colls[0]["chunks"] as? Int == 50)
+            let tables = try #require(stats["tables"] as? [[String: Any]]).compactMap { $0["name"] as? String }
+            #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters"])
+
+            r = try runRAGDB(["collections", db, "--json"])
+            #expect(r.stdout.contains(#""name":"docs""#))
+            r = try runRAGDB(["get", db, "--collection", "docs", "--doc", "doc-7", "--json"])
+            #expect(r.status == 0)
+            let got = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            #expect(got["id"] as? String == "doc-7")
+            #expect((got["metadata"] as? [String: Any])?["n"] as? Int == 7)
+            #expect((got["chunks"] as? [[String: Any]])?.count == 1)
+            r = try runRAGDB(["check", db])
+            #expect(r.status == 0 && r.stdout.hasPrefix("ok:"))
+        }
+    }
+
+    @Test("user errors are one line on stderr with a documented exit code, never a trace")
+    func userErrors() throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            _ = try runRAGDB(["init", db])
+            var r = try runRAGDB(["get", dir + "/nope", "--collection", "c", "--doc", "x"])
+            #expect(r.status == 66 && r.stderr.hasPrefix("ragdb: error: no database"))
+            r = try runRAGDB(["get", db, "--collection", "c", "--doc", "x", "--json"])
+            #expect(r.status == 66 && r.stderr.contains(#""code":"ragdb.not_found""#))
+            r = try runRAGDB(["stats"])
+            #expect(r.status == 64)
+            r = try runRAGDB(["frobnicate"])
+            #expect(r.status == 64)
+            r = try runRAGDB(["import", "--help"])
+            #expect(r.status == 0 && r.stdout.contains("Example"))
+            for cmd in ["init", "collections", "stats", "get", "check"] {
+                let h = try runRAGDB([cmd, "--help"])
+                #expect(h.status == 0 && h.stdout.contains("Example"), "\(cmd) --help lacks an example")
+            }
+            #expect(!r.stderr.contains("Fatal error"))
+        }
+    }
+
+    @Test("a bad record names file, line and field; its batch is not written", arguments: [
+        (#"{"id": "x", "text": "#, "malformed JSON"),
+        (#"{"text": "no id"}"#, #"field "id""#),
+        (#"{"id": "x"}"#, #"field "text""#),
+        (#"{"id": "x", "text": "t", "metadata": {"m": {"a": 1}}}"#, #"field "metadata.m""#),
+        (#"{"id": 5, "text": 7}"#, #"field "text""#),
+    ])
+    func badInput(line: String, expected: String) throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            let good = #"{"id": "ok1", "text": "fine"}"#
+            try Data((good + "\n" + good.replacingOccurrences(of: "ok1", with: "ok2") + "\n" + line + "\n").utf8)
+                .write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
+            let r = try runRAGDB(["import", db, "--collection", "c", dir + "/bad.jsonl"])
+            #expect(r.status == 65, "\(r.stderr)")
+            #expect(r.stderr.contains("bad.jsonl:3:"), "\(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count <= 2)
+            let s = try runRAGDB(["stats", db, "--json"])
+            #expect(s.stdout.contains(#""documents":0"#) || !s.stdout.contains(#""documents":2"#))
+            #expect(try runRAGDB(["check", db]).status == 0)
+        }
+    }
+
+    @Test("readers in other processes see consistent snapshots while this process writes")
+    func crossProcessReaders() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/db"
+            let db = try Database.open(at: path)
+            let c = try db.createCollection("docs")
+            var rng = SeededGenerator(seed: 11)
+            try c.insert((0..<200).map { DocumentInput(id: "seed-\($0)", text: generatedText(words: 50, using: &rng)) })
+            // Child processes run `ragdb check` (a full snapshot verification of counters
+            // against the records) while this process commits batches.
+            let writer = Thread {
+                var rng = SeededGenerator(seed: 12)
+                for batch in 0..<40 {
+                    let docs = (0..<50).map { DocumentInput(id: "b\(batch)-\($0)", text: generatedText(words: 80, using: &rng)) }
+                    _ = try? c.upsert(docs)
+                    _ = try? c.delete(["b\(batch)-0"])
+                }
+            }
+            writer.start()
+            var checks = 0
+            while !writer.isFinished || checks < 3 {
+                let r = try runRAGDB(["check", path, "--json"])
+                #expect(r.status == 0, "check in a second process failed: \(r.stdout) \(r.stderr)")
+                checks += 1
+                if checks > 200 { break }
+            }
+            while !writer.isFinished { usleep(10_000) }
+            #expect(try c.counters().documents == 200 + 40 * 49)
+            let final = try runRAGDB(["stats", path, "--json"])
+            #expect(final.stdout.contains(#""documents":\#(200 + 40 * 49)"#))
+        }
+    }
+
+    @Test("an import killed with SIGKILL leaves a database that opens and checks clean", .tags(.slow),
+          arguments: [150_000, 400_000, 900_000])
+    func killedImport(afterMicroseconds delay: UInt32) throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/db"
+            try writeCorpus(dir + "/big.jsonl", count: 8_000, words: 150)
+            let child = try startRAGDB(["import", path, "--collection", "docs", "--batch", "500", dir + "/big.jsonl"])
+            usleep(delay)
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+            var r = try runRAGDB(["check", path])
+            if r.status == 66 { return }  // killed before the database was created: nothing to check
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            // Running the same import again finishes it.
+            r = try runRAGDB(["import", path, "--collection", "docs", "--json", dir + "/big.jsonl"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let s = try runRAGDB(["stats", path, "--json"])
+            #expect(s.stdout.contains(#""documents":8000"#))
+            #expect(try runRAGDB(["check", path]).status == 0)
+        }
+    }
+
+    @Test("a byte damaged on disk is found by check, which exits 2")
+    func damagedFile() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/db"
+            let text = String(repeating: "zebra quagga okapi narwhal ", count: 400)
+            try Data(#"{"id": "d", "text": "\#(text)"}"#.utf8).write(to: URL(fileURLWithPath: dir + "/one.jsonl"))
+            #expect(try runRAGDB(["import", path, "--collection", "c", dir + "/one.jsonl"]).status == 0)
+            // Find the stored chunk value in the file (its framed bytes), flip a payload byte.
+            var stored: [UInt8] = []
+            do {
+                let db = try Database.open(at: path)
+                _ = db
+            }
+            var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+            let needle = Data("zebra".utf8)
+            // The chunk and the source are both LZ4-compressed; damage every occurrence of a
+            // literal run so both values are hit.
+            var at = file.startIndex
+            var hits = 0
+            while let r = file.range(of: needle, in: at..<file.endIndex) {
+                file[r.lowerBound + 1] ^= 0x20
+                at = r.upperBound
+                hits += 1
+            }
+            stored.append(UInt8(hits))
+            #expect(hits >= 1)
+            try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
+            let r = try runRAGDB(["check", path])
+            #expect(r.status == 2, "\(r.stdout)")
+            #expect(r.stdout.contains("damaged: chunks") || r.stdout.contains("damaged: sources"))
+            let g = try runRAGDB(["get", path, "--collection", "c", "--doc", "d"])
+            #expect(g.status == 2 || g.status == 0)
+            #expect(!g.stderr.contains("Fatal error"))
+        }
+    }
+
+    @Test("an unknown format version is refused by the CLI with exit 66")
+    func unknownVersion() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/db"
+            _ = try runRAGDB(["init", path])
+            // Rewrite the version record's value in the file: the 4-byte value follows the
+            // key "format_version" in the meta table's leaf page.
+            var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+            let key = Data("format_version".utf8)
+            let r = try #require(file.range(of: key))
+            #expect(file[r.upperBound] == 1)
+            file[r.upperBound] = 7
+            try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
+            let out = try runRAGDB(["stats", path])
+            #expect(out.status == 66)
+            #expect(out.stderr.contains("format version 7"), "\(out.stderr)")
+        }
+    }
+}
+
+extension Tag {
+    @Tag static var slow: Self
+}

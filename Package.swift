@@ -32,7 +32,8 @@ let package = Package(
             name: "RAGDBStorage", dependencies: ["CRAGDBLMDB", "CRAGDBLZ4"],
             swiftSettings: strict),
         .target(name: "RAGDBChunks", dependencies: ["RAGDBStorage"], swiftSettings: strict),
-        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks"], swiftSettings: strict),
+        .target(name: "RAGDBText", swiftSettings: strict),
+        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText"], swiftSettings: strict),
         .target(
             name: "RAGDBCLI",
             dependencies: ["RAGDB", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -44,6 +45,8 @@ let package = Package(
             name: "RAGDBStorageTests", dependencies: ["RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),
         .testTarget(
+            name: "RAGDBTextTests", dependencies: ["RAGDBText", "RAGDBTestSupport"], swiftSettings: strict),
+        .testTarget(
             name: "RAGDBChunksTests", dependencies: ["RAGDBChunks", "RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),
         .testTarget(
@@ -54,3 +57,13 @@ let package = Package(
             swiftSettings: strict),
     ]
 )
+
+// Benchmarks are declared only when RAGDB_BENCHMARKS=1, so normal builds and CI never compile
+// them (Benchmarks/run-storage.sh sets it and builds in release).
+if Context.environment["RAGDB_BENCHMARKS"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "storage-bench",
+            dependencies: ["RAGDB", "RAGDBChunks", "RAGDBStorage", "CRAGDBLMDB"],
+            path: "Benchmarks/StorageBenchmarks"))
+}

@@ -1,6 +1,7 @@
 public import RAGDBChunks
 import RAGDBStorage
 import Foundation
+import RAGDBText
 
 /// A chunk supplied by a caller that has already chunked its document.
 public struct ChunkInput: Sendable, Hashable {
@@ -9,7 +10,8 @@ public struct ChunkInput: Sendable, Hashable {
     /// Its byte range in the document's text; when `nil`, the text is looked up in the
     /// document at or after the previous chunk's start.
     public var span: ByteSpan?
-    /// Its length in tokens; when `nil`, the number of whitespace-separated words.
+    /// Its length in tokens; when `nil`, counted as ragdb's chunkers count (RAGDBText's
+    /// `tokenize`: words, numbers and punctuation marks).
     public var tokenCount: UInt32?
     /// Its own metadata.
     public var metadata: Metadata
@@ -47,6 +49,27 @@ public struct DocumentInput: Sendable, Hashable {
     }
 }
 
+/// A document validated and cut into chunks, ready to be written by `Collection.write`.
+public struct PreparedDocument: Sendable {
+    let document: NewDocument
+    /// Its external id.
+    public var id: String { document.id }
+    /// How many chunks it was cut into.
+    public var chunkCount: Int { document.chunks.count }
+}
+
+extension ChunkingSettings {
+    /// The chunker these settings describe.
+    var chunker: Chunker {
+        switch strategy {
+        case .fixed: .fixed(size: size, overlap: overlap)
+        case .sentence: .sentences(size: size)
+        case .markdown: .markdown(size: size)
+        case .none: .none
+        }
+    }
+}
+
 /// What one write call did.
 public struct WriteSummary: Sendable, Hashable, Codable {
     /// New documents.
@@ -67,7 +90,7 @@ public struct WriteSummary: Sendable, Hashable, Codable {
 /// A `Collection` is a small value; every call opens its own transaction, so each mutating
 /// call is all or nothing.
 public struct Collection: Sendable {
-    let database: Database
+    package let database: Database
     let info: CollectionInfo
 
     /// The collection's name.
@@ -85,8 +108,8 @@ public struct Collection: Sendable {
     ///
     /// - Complexity: one write transaction for the whole batch.
     @discardableResult
-    public func insert(_ documents: [DocumentInput]) throws(RAGDBError) -> WriteSummary {
-        try write(documents, replacing: false)
+    public func insert(_ documents: [DocumentInput], chunking: ChunkingSettings? = nil) throws(RAGDBError) -> WriteSummary {
+        try write(documents, replacing: false, chunking: chunking ?? settings.chunking)
     }
 
     /// Inserts documents, replacing those whose id exists (all their chunks are replaced by
@@ -95,11 +118,11 @@ public struct Collection: Sendable {
     /// - Complexity: one write transaction for the whole batch; one fingerprint pass per
     ///   document; for each replaced document one decode per old chunk.
     @discardableResult
-    public func upsert(_ documents: [DocumentInput]) throws(RAGDBError) -> WriteSummary {
-        try write(documents, replacing: true)
+    public func upsert(_ documents: [DocumentInput], chunking: ChunkingSettings? = nil) throws(RAGDBError) -> WriteSummary {
+        try write(documents, replacing: true, chunking: chunking ?? settings.chunking)
     }
 
-    private func write(_ documents: [DocumentInput], replacing: Bool) throws(RAGDBError) -> WriteSummary {
+    private func write(_ documents: [DocumentInput], replacing: Bool, chunking: ChunkingSettings) throws(RAGDBError) -> WriteSummary {
         // Validate and prepare outside the transaction: the write lock is held only for I/O.
         var prepared: [NewDocument] = []
         prepared.reserveCapacity(documents.count)
@@ -108,8 +131,26 @@ public struct Collection: Sendable {
             guard seen.insert(doc.id).inserted else {
                 throw RAGDBError(.invalidInput, "the batch holds this document twice", field: "id", documentID: doc.id)
             }
-            prepared.append(try Self.prepare(doc, storeSource: settings.storeSource))
+            prepared.append(try Self.prepare(doc, storeSource: settings.storeSource, chunking: chunking))
         }
+        return try write(prepared, replacing: replacing)
+    }
+
+    /// Writes documents prepared with `Collection.prepare(_:chunking:storeSource:)`, in one
+    /// transaction: inserts new ones, and replaces (when `replacing`) or rejects existing
+    /// ones; unchanged documents are skipped.
+    ///
+    /// - Complexity: one write transaction; the preparation work is already done.
+    @discardableResult
+    public func write(_ documents: [PreparedDocument], replacing: Bool) throws(RAGDBError) -> WriteSummary {
+        var seen = Set<String>()
+        for d in documents where !seen.insert(d.id).inserted {
+            throw RAGDBError(.invalidInput, "the batch holds this document twice", field: "id", documentID: d.id)
+        }
+        return try write(documents.map(\.document), replacing: replacing)
+    }
+
+    private func write(_ prepared: [NewDocument], replacing: Bool) throws(RAGDBError) -> WriteSummary {
         let store = database.chunkStore
         let database = self.database
         let collection = id
@@ -245,10 +286,19 @@ public struct Collection: Sendable {
     ///
     /// - Complexity: one pass over the text per chunk whose span must be found.
     public static func validate(_ document: DocumentInput) throws(RAGDBError) {
-        _ = try prepare(document, storeSource: false)
+        _ = try prepare(document, storeSource: false, chunking: ChunkingSettings(strategy: .none))
     }
 
-    static func prepare(_ doc: DocumentInput, storeSource: Bool) throws(RAGDBError) -> NewDocument {
+    /// Validates `document` and cuts it into chunks as a write would: the caller's chunks
+    /// with their spans checked, or `chunking` applied to its text. For importers that
+    /// prepare documents in parallel before one transaction writes them.
+    ///
+    /// - Complexity: one pass over the text to tokenize and cut it; one string per chunk.
+    public static func prepare(_ document: DocumentInput, chunking: ChunkingSettings, storeSource: Bool) throws(RAGDBError) -> PreparedDocument {
+        PreparedDocument(document: try prepare(document, storeSource: storeSource, chunking: chunking))
+    }
+
+    static func prepare(_ doc: DocumentInput, storeSource: Bool, chunking: ChunkingSettings) throws(RAGDBError) -> NewDocument {
         let idBytes = doc.id.utf8.count
         guard (1...ChunkStore.maximumDocumentIDLength).contains(idBytes) else {
             throw RAGDBError(.invalidInput, "document id must be 1–\(ChunkStore.maximumDocumentIDLength) bytes of UTF-8, got \(idBytes)", field: "id")
@@ -278,10 +328,14 @@ public struct Collection: Sendable {
                     span = ByteSpan(start: UInt64(at), end: UInt64(at + text.count))
                 }
                 searchFrom = Int(span.start)
-                chunks.append(NewChunk(text: c.text, span: span, tokenCount: c.tokenCount ?? wordCount(c.text), metadata: c.metadata))
+                chunks.append(NewChunk(text: c.text, span: span, tokenCount: c.tokenCount ?? UInt32(tokenize(text).count), metadata: c.metadata))
             }
-        } else if !source.isEmpty {
-            chunks.append(NewChunk(text: doc.text, span: ByteSpan(start: 0, end: UInt64(source.count)), tokenCount: wordCount(doc.text)))
+        } else {
+            for span in chunking.chunker.chunks(of: source) {
+                let text = String(decoding: source[span.start..<span.end], as: UTF8.self)
+                chunks.append(NewChunk(text: text, span: ByteSpan(start: UInt64(span.start), end: UInt64(span.end)),
+                                       tokenCount: UInt32(span.tokenCount)))
+            }
         }
         return NewDocument(id: doc.id, title: doc.title, source: storeSource ? doc.text : nil,
                            sourceLength: UInt64(source.count), metadata: doc.metadata, chunks: chunks)
@@ -296,18 +350,6 @@ public struct Collection: Sendable {
                 throw RAGDBError(.invalidInput, "NaN and infinity are not allowed", field: "\(field).\(name)", documentID: documentID)
             }
         }
-    }
-
-    /// Whitespace-separated words: the default token count.
-    static func wordCount(_ text: String) -> UInt32 {
-        var count: UInt32 = 0
-        var inWord = false
-        for b in text.utf8 {
-            let space = b == 0x20 || (b >= 0x09 && b <= 0x0D)
-            if !space && !inWord { count += 1 }
-            inWord = !space
-        }
-        return count
     }
 
     static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {

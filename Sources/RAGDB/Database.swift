@@ -1,5 +1,5 @@
 public import RAGDBStorage
-import RAGDBChunks
+package import RAGDBChunks
 import Foundation
 
 /// A ragdb database: one LMDB environment (a directory) holding collections of documents,
@@ -31,10 +31,10 @@ public final class Database: Sendable {
 
     /// The directory.
     public let path: String
-    let env: Environment
+    package let env: Environment
     let meta: Table
     let catalog: Table
-    let chunkStore: ChunkStore
+    package let chunkStore: ChunkStore
 
     static let metaTable = "meta"
     static let catalogTable = "collections"

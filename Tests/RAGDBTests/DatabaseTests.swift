@@ -30,7 +30,7 @@ func doc(_ id: String, _ text: String, metadata: Metadata = [:], chunks: [ChunkI
                 #expect(String(decoding: bytes[Int(ch.span.start)..<Int(ch.span.end)], as: UTF8.self) == ch.text)
             }
             #expect(cs[1].metadata == ["n": .int(2)])
-            #expect(cs[0].tokenCount == 3)
+            #expect(cs[0].tokenCount == 4)
             #expect(try c.source(of: "a") == text)
             #expect(try c.chunk(cs[2].id)?.text == "Third one, café.")
 

@@ -28,15 +28,19 @@ let package = Package(
         .systemLibrary(
             name: "CRAGDBLZ4", pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]),
+        .systemLibrary(
+            name: "CRAGDBZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "RAGDBStorage", dependencies: ["CRAGDBLMDB", "CRAGDBLZ4"],
             swiftSettings: strict),
         .target(name: "RAGDBChunks", dependencies: ["RAGDBStorage"], swiftSettings: strict),
         .target(name: "RAGDBText", swiftSettings: strict),
         .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText"], swiftSettings: strict),
+        .target(name: "RAGDBImport", dependencies: ["RAGDB", "CRAGDBZlib"], swiftSettings: strict),
         .target(
             name: "RAGDBCLI",
-            dependencies: ["RAGDB", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["RAGDB", "RAGDBImport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(name: "ragdb", dependencies: ["RAGDBCLI"], swiftSettings: strict),
 

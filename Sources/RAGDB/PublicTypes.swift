@@ -18,3 +18,5 @@ public typealias Span = ByteSpan
 public typealias Counters = CollectionCounters
 /// Durability of commits. See `RAGDBStorage.EnvironmentOptions.Durability`.
 public typealias Durability = EnvironmentOptions.Durability
+/// Metadata: named typed values. See `RAGDBChunks.Metadata`.
+public typealias Metadata = RAGDBChunks.Metadata

@@ -1,4 +1,5 @@
 import RAGDB
+import RAGDBImport
 import RAGDBStorage
 
 /// The exit codes of `ragdb`, documented in README.md §"Exit codes".
@@ -33,8 +34,9 @@ func describe(_ error: any Error) -> CLIError {
     switch error {
     case let e as CLIError:
         return e
-    case let e as InputError:
-        return CLIError(code: e.code, message: e.description, exit: RAGDBExit.badInput, hint: nil)
+    case let e as ImportError:
+        let exit = e.code == .cannotRead ? RAGDBExit.cannotOpen : RAGDBExit.badInput
+        return CLIError(code: e.code.name, message: e.description, exit: exit, hint: nil)
     case let e as RAGDBError:
         let exit: Int32
         var hint: String?

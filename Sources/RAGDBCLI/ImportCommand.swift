@@ -1,156 +1,188 @@
 import ArgumentParser
 import Foundation
 import RAGDB
-import RAGDBChunks
+import RAGDBImport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Parses an option value into one of a type's cases, or fails with the allowed values.
+func choice<T: RawRepresentable & CaseIterable>(_ value: String?, _ option: String) throws -> T? where T.RawValue == String {
+    guard let value else { return nil }
+    guard let v = T(rawValue: value) else {
+        throw ValidationError("\(option) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), not '\(value)'")
+    }
+    return v
+}
 
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import documents from JSONL files into a collection.",
+        abstract: "Import documents (JSONL, CSV, text, Markdown; gzip accepted) into a collection.",
         discussion: """
-            Each line of a JSONL file is one document: {"id", "text", "title"?, "metadata"?, \
-            "chunks"?}. "metadata" is an object of strings, integers, numbers, booleans and \
-            string lists. "chunks" is a list of {"text", "metadata"?} when the caller has \
-            already chunked the document; without it the document is stored as one chunk. \
-            Documents are upserted: an unchanged document is skipped, a changed one replaced. \
-            Each batch is one transaction. A bad record stops the import with file:line and \
-            field; nothing of its batch is written.
+            PATH is a file, a directory (walked recursively; files are picked by extension: \
+            .jsonl .ndjson .csv .txt .md, each optionally .gz), or - for standard input.
 
-            Example:
+            JSONL: one document per line, {"id", "text", "title"?, "metadata"?, "chunks"?}; \
+            "metadata" holds strings, integers, numbers, booleans and string lists; "chunks" \
+            is [{"text", "metadata"?}] when the caller chunked the document. CSV: a header row; \
+            --id-column and --text-column name the columns, the others become metadata. Text \
+            and Markdown: a file is a document whose id is its path relative to the import root.
+
+            Documents are upserted in large transactions: an unchanged document is skipped, a \
+            changed one has its chunks replaced, so running the same import again finishes an \
+            interrupted one. A bad record stops the import with FILE:LINE: field "NAME" and \
+            nothing of its batch is written (or, with --on-error skip, is reported and left out).
+
+            Examples:
               ragdb import my.ragdb --collection docs samples/corpus.jsonl
+              ragdb import my.ragdb --collection man --chunker none corpus.jsonl.gz
+              ragdb import my.ragdb --collection notes --chunker markdown --chunk-size 256 notes/
+              cat rows.csv | ragdb import my.ragdb --collection t --format csv --text-column body -
             """)
 
     @Argument(help: "The database directory (created when missing).")
     var database: String
 
-    @Option(name: .long, help: "The collection (created when missing).")
+    @Option(name: .long, help: "The collection (created with default settings when missing).")
     var collection: String
 
-    @Option(name: .long, help: "Documents per transaction.")
-    var batch = 1000
-
-    @Flag(name: .long, help: "Print the summary as JSON.")
-    var json = false
-
-    @Argument(help: "JSONL files, or - for standard input.")
+    @Argument(help: "Files, directories, or - for standard input.")
     var paths: [String]
 
-    func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard !paths.isEmpty else { throw ValidationError("give at least one input file, or - for standard input") }
-    }
+    @Option(name: .long, help: "Input format: jsonl, csv, text or markdown (default: by file extension).")
+    var format: String?
 
-    struct Summary: Encodable {
-        var documents = 0
-        var inserted = 0
-        var replaced = 0
-        var unchanged = 0
-        var chunks = 0
-        var bytes = 0
-        var seconds = 0.0
+    @Option(name: .long, help: "Chunker: fixed, sentence, markdown or none (default: the collection's).")
+    var chunker: String?
+
+    @Option(name: .long, help: "Chunk size in tokens (fixed, sentence, markdown).")
+    var chunkSize: Int?
+
+    @Option(name: .long, help: "Tokens shared by neighbouring fixed chunks.")
+    var chunkOverlap: Int?
+
+    @Option(name: .long, help: "CSV: the id column.")
+    var idColumn = "id"
+
+    @Option(name: .long, help: "CSV: the text column.")
+    var textColumn = "text"
+
+    @Option(name: .long, help: "CSV: the title column (default: 'title' when present).")
+    var titleColumn: String?
+
+    @Option(name: .long, help: "CSV: comma-separated metadata columns (default: all other columns).")
+    var metadataColumns: String?
+
+    @Option(name: .long, help: "What to do with a bad record: fail (stop, write nothing of its batch) or skip (report it, import the rest).")
+    var onError = "fail"
+
+    @Option(name: .long, help: "Documents per transaction.")
+    var batch = 2000
+
+    @Flag(name: .long, help: "Validate and chunk everything, write nothing.")
+    var dryRun = false
+
+    @Flag(name: .long, help: "Print the summary as JSON: {files, documents, inserted, replaced, unchanged, chunks, bytes, skipped, errors, seconds, dry_run}.")
+    var json = false
+
+    @Flag(name: .long, help: "No progress display.")
+    var quiet = false
+
+    func validate() throws {
+        let _: InputFormat? = try choice(format, "--format")
+        let _: ChunkingSettings.Strategy? = try choice(chunker, "--chunker")
+        let _: ErrorPolicy? = try choice(onError, "--on-error")
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard !paths.isEmpty else { throw ValidationError("give at least one input path, or - for standard input") }
+        if let s = chunkSize, s < 1 { throw ValidationError("--chunk-size must be at least 1") }
+        if let o = chunkOverlap, o < 0 || o >= (chunkSize ?? 128) { throw ValidationError("--chunk-overlap must be at least 0 and below the chunk size") }
     }
 
     func run() throws {
-        let start = Date()
-        let db = try Database.open(at: database)
-        let coll = try db.collection(collection, creatingWith: CollectionSettings())
-        var summary = Summary()
-        for path in paths {
-            let reader = try LineReader(path: path)
-            let name = path == "-" ? "<stdin>" : path
-            var pending: [DocumentInput] = []
-            func flush() throws {
-                guard !pending.isEmpty else { return }
-                let s = try coll.upsert(pending)
-                summary.inserted += s.inserted
-                summary.replaced += s.replaced
-                summary.unchanged += s.unchanged
-                summary.chunks += s.chunksWritten
-                pending.removeAll(keepingCapacity: true)
-            }
-            while let line = reader.next() {
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-                let doc = try JSONLRecord.parse(line, file: name, line: reader.lineNumber)
-                do {
-                    try Collection.validate(doc)
-                } catch {
-                    throw InputError(code: error.code.name, file: name, line: reader.lineNumber, field: error.field, detail: error.message)
-                }
-                pending.append(doc)
-                summary.documents += 1
-                if pending.count >= batch { try flush() }
-            }
-            try flush()
-            summary.bytes += reader.bytesRead
+        var options = ImportOptions()
+        options.format = try choice(format, "--format")
+        options.batchDocuments = batch
+        options.onError = try choice(onError, "--on-error") ?? .fail
+        options.dryRun = dryRun
+        options.csv.idColumn = idColumn
+        options.csv.textColumn = textColumn
+        options.csv.titleColumn = titleColumn
+        options.csv.metadataColumns = metadataColumns.map { $0.split(separator: ",").map(String.init) }
+        if chunker != nil || chunkSize != nil || chunkOverlap != nil {
+            var c = (try? existingChunking()) ?? ChunkingSettings()
+            if let strategy: ChunkingSettings.Strategy = try choice(chunker, "--chunker") { c.strategy = strategy }
+            if let chunkSize { c.size = chunkSize }
+            if let chunkOverlap { c.overlap = chunkOverlap }
+            if c.overlap >= c.size { c.overlap = 0 }
+            options.chunking = c
         }
-        summary.seconds = Date().timeIntervalSince(start)
+        let display = ProgressDisplay(enabled: !quiet)
+        let summary = try Importer(options: options).run(
+            databasePath: database, collection: collection, paths: paths,
+            progress: { display.update($0) },
+            problem: { display.problem("ragdb: skipped: \($0)") })
+        display.finish()
         if json {
             try Output.json(summary)
         } else {
-            Output.line("imported \(summary.documents) documents (\(summary.inserted) new, \(summary.replaced) replaced, \(summary.unchanged) unchanged), \(summary.chunks) chunks written, \(humanBytes(UInt64(summary.bytes))) read in \(String(format: "%.2f", summary.seconds)) s")
+            let rate = summary.seconds > 0 ? Double(summary.bytes) / summary.seconds / 1_000_000 : 0
+            Output.line("\(summary.dryRun ? "checked" : "imported") \(summary.documents) documents from \(summary.files) files: \(summary.inserted) new, \(summary.replaced) replaced, \(summary.unchanged) unchanged; \(summary.chunks) chunks; \(humanBytes(UInt64(summary.bytes))) in \(String(format: "%.2f", summary.seconds)) s (\(String(format: "%.1f", rate)) MB/s); \(summary.skipped) skipped, \(summary.errors) errors")
         }
+    }
+
+    /// The collection's stored chunking, when the database and collection exist.
+    private func existingChunking() throws -> ChunkingSettings {
+        try openExisting(database).collection(collection).settings.chunking
     }
 }
 
-/// Turns one JSONL line into a document, naming the field at fault.
-enum JSONLRecord {
-    static func parse(_ line: [UInt8], file: String, line number: Int) throws -> DocumentInput {
-        func fail(_ field: String?, _ detail: String, code: String = "import.bad_record") -> InputError {
-            InputError(code: code, file: file, line: number, field: field, detail: detail)
-        }
-        guard String(validating: line, as: UTF8.self) != nil else { throw fail(nil, "invalid UTF-8", code: "import.invalid_utf8") }
-        let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(line))
-        } catch {
-            throw fail(nil, "malformed JSON", code: "import.malformed_json")
-        }
-        guard case .object(let obj) = value else { throw fail(nil, "expected a JSON object, found \(value.kind)") }
-        let id: String
-        switch obj["id"] {
-        case .string(let s)?: id = s
-        case .int(let i)?: id = String(i)
-        case nil: throw fail("id", "missing", code: "import.missing_field")
-        case let other?: throw fail("id", "expected a string, found \(other.kind)")
-        }
-        var title: String?
-        switch obj["title"] {
-        case .string(let s)?: title = s
-        case nil, .null?: title = nil
-        case let other?: throw fail("title", "expected a string, found \(other.kind)")
-        }
-        let metadata = try parseMetadata(obj["metadata"], field: "metadata", fail)
-        var chunks: [ChunkInput]?
-        if let raw = obj["chunks"], raw != .null {
-            guard case .array(let items) = raw else { throw fail("chunks", "expected an array, found \(raw.kind)") }
-            chunks = []
-            for (i, item) in items.enumerated() {
-                guard case .object(let c) = item else { throw fail("chunks[\(i)]", "expected an object, found \(item.kind)") }
-                guard case .string(let text)? = c["text"] else { throw fail("chunks[\(i)].text", "missing or not a string", code: "import.missing_field") }
-                chunks!.append(ChunkInput(text: text, metadata: try parseMetadata(c["metadata"], field: "chunks[\(i)].metadata", fail)))
-            }
-        }
-        let text: String
-        switch obj["text"] {
-        case .string(let s)?: text = s
-        case nil, .null?:
-            guard let chunks, !chunks.isEmpty else { throw fail("text", "missing", code: "import.missing_field") }
-            text = chunks.map(\.text).joined(separator: "\n\n")
-        case let other?: throw fail("text", "expected a string, found \(other.kind)")
-        }
-        return DocumentInput(id: id, title: title, text: text, metadata: metadata, chunks: chunks)
+/// The import progress display: a redrawn bar on a terminal, a plain line every few seconds
+/// otherwise (for logs), nothing when quiet.
+final class ProgressDisplay {
+    private let enabled: Bool
+    private let tty: Bool
+    private var lastDraw = 0.0
+    private var drawn = false
+
+    init(enabled: Bool) {
+        self.enabled = enabled
+        tty = isatty(STDERR_FILENO) == 1
     }
 
-    static func parseMetadata(_ value: JSONValue?, field: String, _ fail: (String?, String, String) -> InputError) throws -> Metadata {
-        guard let value, value != .null else { return [:] }
-        guard case .object(let obj) = value else { throw fail(field, "expected an object, found \(value.kind)", "import.bad_record") }
-        var out = Metadata()
-        for (k, v) in obj {
-            guard let m = v.metadataValue else {
-                throw fail("\(field).\(k)", "expected a string, integer, number, boolean or list of strings, found \(v.kind)", "import.bad_metadata")
-            }
-            out[k] = m
+    func update(_ p: ImportProgress) {
+        guard enabled else { return }
+        let interval = tty ? 0.1 : 5.0
+        guard p.elapsed - lastDraw >= interval else { return }
+        lastDraw = p.elapsed
+        let mb = Double(p.bytesRead) / 1_000_000
+        let rate = p.elapsed > 0 ? Double(p.documents) / p.elapsed : 0
+        var eta = ""
+        var bar = ""
+        if p.totalBytes > 0 {
+            let f = min(1, Double(p.bytesRead) / Double(p.totalBytes))
+            if f > 0 { eta = String(format: " ETA %.0fs", p.elapsed * (1 - f) / f) }
+            let width = 30
+            let full = Int(f * Double(width))
+            bar = "[" + String(repeating: "=", count: full) + String(repeating: " ", count: width - full) + "] "
         }
-        return out
+        let total = p.totalBytes > 0 ? String(format: "/%.1f", Double(p.totalBytes) / 1_000_000) : ""
+        let line = "\(bar)\(String(format: "%.1f", mb))\(total) MB  \(p.documents) docs  \(String(format: "%.0f", rate)) docs/s\(eta)"
+        if tty {
+            Output.errorRaw("\r\u{1B}[2K" + line)
+            drawn = true
+        } else {
+            Output.error("progress: " + line)
+        }
+    }
+
+    func problem(_ message: String) {
+        if drawn { Output.errorRaw("\r\u{1B}[2K"); drawn = false }
+        Output.error(message)
+    }
+
+    func finish() {
+        if drawn { Output.errorRaw("\r\u{1B}[2K") }
     }
 }

@@ -25,6 +25,11 @@ enum Output {
         FileHandle.standardError.write(Data((s + "\n").utf8))
     }
 
+    /// Writes `s` to standard error as is (no newline).
+    static func errorRaw(_ s: String) {
+        FileHandle.standardError.write(Data(s.utf8))
+    }
+
     /// Renders rows as an aligned text table.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         var widths = header.map(\.count)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's first Quick-start command: set up, build release, import the sample corpus
+# shipped in samples/, and show what is in the database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup-system.sh
+echo "== building ragdb (release)" >&2
+swift build -c release --product ragdb 2>&1 | grep -E "error|warning: unre|Compiling ragdb|Build complete" >&2 || true
+ragdb="$(swift build -c release --show-bin-path)/ragdb"
+test -x "$ragdb" || { echo "build failed" >&2; exit 1; }
+
+db=sample.ragdb
+rm -rf "$db"
+echo "== $ragdb init $db" >&2
+"$ragdb" init "$db"
+echo "== $ragdb import $db --collection samples samples/corpus.jsonl" >&2
+"$ragdb" import "$db" --collection samples samples/corpus.jsonl
+echo "== $ragdb stats $db" >&2
+"$ragdb" stats "$db"
+echo "== $ragdb collections $db" >&2
+"$ragdb" collections "$db"
+echo "== $ragdb get $db --collection samples --doc ir/bm25" >&2
+"$ragdb" get "$db" --collection samples --doc ir/bm25 | head -12
+echo "== $ragdb check $db" >&2
+"$ragdb" check "$db"

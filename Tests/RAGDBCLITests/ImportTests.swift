@@ -1,0 +1,157 @@
+import Foundation
+import RAGDB
+import RAGDBTestSupport
+import Testing
+
+private func write(_ s: String, to path: String) throws {
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try Data(s.utf8).write(to: URL(fileURLWithPath: path))
+}
+
+private func summary(_ r: ProcessResult) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout) \(r.stderr)")
+}
+
+@Suite struct ImportTests {
+    static let markdown = """
+    # Storage
+
+    LMDB maps the file. Readers never block writers! Is that "true"? Yes.
+
+    ```c
+    int rc = mdb_txn_begin(env, NULL, 0, &txn);
+    ```
+
+    | key | value |
+    |-----|-------|
+    | a   | 1     |
+
+    ## Compression — naïve café
+    LZ4 is fast. It trades ratio for speed, e.g. for text.
+    """
+
+    @Test("every chunker stores spans that reproduce each chunk's text from the original bytes",
+          arguments: ["fixed", "sentence", "markdown", "none"])
+    func spansReproduceText(chunker: String) throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            var rng = SeededGenerator(seed: 5)
+            var lines: [String] = []
+            var originals: [String: String] = ["md": Self.markdown]
+            for i in 0..<20 {
+                let text = (0..<8).map { _ in generatedText(words: Int(rng.next() % 25) + 1, using: &rng) + ". " }.joined() + "Fin! \"Quoted.\" (x)"
+                originals["d\(i)"] = text
+            }
+            for (id, text) in originals.sorted(by: { $0.key < $1.key }) {
+                let obj = try JSONSerialization.data(withJSONObject: ["id": id, "text": text])
+                lines.append(String(decoding: obj, as: UTF8.self))
+            }
+            try write(lines.joined(separator: "\n") + "\n", to: dir + "/in.jsonl")
+            let r = try runRAGDB(["import", db, "--collection", "c", "--chunker", chunker, "--chunk-size", "12", "--chunk-overlap", "3", dir + "/in.jsonl", "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let database = try Database.open(at: db)
+            let c = try database.collection("c")
+            var checked = 0
+            for (id, text) in originals {
+                let (_, chunks) = try #require(try c.documentWithChunks(id))
+                let bytes = Array(text.utf8)
+                #expect(!chunks.isEmpty)
+                for ch in chunks {
+                    #expect(String(decoding: bytes[Int(ch.span.start)..<Int(ch.span.end)], as: UTF8.self) == ch.text)
+                    if chunker != "none" && chunker != "markdown" { #expect(ch.tokenCount <= 12) }
+                    checked += 1
+                }
+                if chunker == "markdown" && id == "md" {
+                    #expect(chunks.contains { $0.text.contains("```c") && $0.text.hasSuffix("```") })
+                }
+            }
+            #expect(checked >= originals.count)
+        }
+    }
+
+    @Test("gzip JSONL, CSV, and a directory of text and Markdown files import with the right ids")
+    func formats() throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            try write(#"{"id": "g1", "text": "gzipped document one"}"# + "\n" + #"{"id": "g2", "text": "two"}"# + "\n", to: dir + "/g.jsonl")
+            let gz = Process()
+            gz.executableURL = URL(fileURLWithPath: "/bin/gzip")
+            gz.arguments = [dir + "/g.jsonl"]
+            try gz.run(); gz.waitUntilExit()
+            var r = try runRAGDB(["import", db, "--collection", "g", dir + "/g.jsonl.gz", "--json"])
+            #expect(try summary(r)["documents"] as? Int == 2)
+
+            try write("key,body,lang,score\nk1,\"Hello, \"\"CSV\"\"\nacross lines\",en,0.5\nk2,Bonjour,fr,3\n", to: dir + "/t.csv")
+            r = try runRAGDB(["import", db, "--collection", "csv", "--id-column", "key", "--text-column", "body", dir + "/t.csv", "--json"])
+            #expect(try summary(r)["documents"] as? Int == 2, "\(r.stderr)")
+            let c = try Database.open(at: db).collection("csv")
+            #expect(try c.document("k1")?.metadata == ["lang": .string("en"), "score": .double(0.5)])
+            #expect(try c.source(of: "k1") == "Hello, \"CSV\"\nacross lines")
+            #expect(try c.document("k2")?.metadata["score"] == .int(3))
+
+            try write("plain text file", to: dir + "/tree/a.txt")
+            try write("# Title here\n\nBody.", to: dir + "/tree/sub/b.md")
+            try write("ignored", to: dir + "/tree/.hidden/c.txt")
+            try write("ignored too", to: dir + "/tree/image.png")
+            r = try runRAGDB(["import", db, "--collection", "files", dir + "/tree", "--json"])
+            #expect(try summary(r)["documents"] as? Int == 2, "\(r.stderr)")
+            let f = try Database.open(at: db).collection("files")
+            #expect(try f.document("a.txt") != nil)
+            #expect(try f.document("sub/b.md")?.title == "Title here")
+        }
+    }
+
+    @Test("stdin, --dry-run and --on-error skip")
+    func modes() throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            let input = #"{"id": "s1", "text": "from stdin"}"# + "\n" + #"{"id": "s2", "text": 5}"# + "\n" + #"{"id": "s3", "text": "three"}"# + "\n"
+            var r = try runRAGDB(["import", db, "--collection", "c", "--dry-run", "-", "--json", "--on-error", "skip"], input: Data(input.utf8))
+            #expect(r.status == 0)
+            var s = try summary(r)
+            #expect(s["documents"] as? Int == 2 && s["skipped"] as? Int == 1 && s["dry_run"] as? Bool == true)
+            #expect(!FileManager.default.fileExists(atPath: db + "/data.mdb"), "a dry run created the database")
+            #expect(r.stderr.contains("<stdin>:2: field \"text\""))
+
+            r = try runRAGDB(["import", db, "--collection", "c", "-"], input: Data(input.utf8))
+            #expect(r.status == 65 && r.stderr.contains("<stdin>:2: field \"text\""), "\(r.stderr)")
+            #expect(try Database.open(at: db).collection("c").counters().documents == 0)
+            r = try runRAGDB(["import", db, "--collection", "c", "-", "--json"], input: Data(input.utf8))
+            #expect(r.status == 65 && r.stderr.contains(#""code":"import.bad_field""#), "\(r.stderr)")
+            r = try runRAGDB(["import", db, "--collection", "c", "-", "--json", "--on-error", "skip"], input: Data(input.utf8))
+            s = try summary(r)
+            #expect(s["inserted"] as? Int == 2 && s["errors"] as? Int == 1)
+            #expect(try Database.open(at: db).collection("c").counters().documents == 2)
+        }
+    }
+
+    @Test("bad input is named by file, line and field", arguments: [
+        ("{\"id\": \"x\", \"text\": \"\\udc00\"}", "malformed JSON"),
+        ("{\"id\": \"\", \"text\": \"empty id\"}", "field \"id\""),
+        ("{\"id\": \"x\", \"text\": \"t\", \"metadata\": {\"w\": [1, 2]}}", "field \"metadata.w\""),
+        ("{\"id\": \"x\", \"text\": \"abc\", \"chunks\": [{\"text\": \"zzz\"}]}", "field \"chunks[0].text\""),
+        ("[1, 2]", "expected a JSON object"),
+    ])
+    func badRecords(line: String, expected: String) throws {
+        try withTemporaryDirectory { dir in
+            try write("{\"id\": \"good\", \"text\": \"fine\"}\n" + line + "\n", to: dir + "/in.jsonl")
+            let r = try runRAGDB(["import", dir + "/db", "--collection", "c", dir + "/in.jsonl"])
+            #expect(r.status == 65)
+            #expect(r.stderr.hasPrefix("ragdb: error: \(dir)/in.jsonl:2: "), "\(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(r.stderr)")
+        }
+    }
+
+    @Test("invalid UTF-8 in a text file is reported with its line")
+    func invalidUTF8() throws {
+        try withTemporaryDirectory { dir in
+            var bytes = Data("line one\nline two\nbad \u{00}".utf8)
+            bytes.append(contentsOf: [0xC3, 0x28, 0x0A])
+            try FileManager.default.createDirectory(atPath: dir + "/t", withIntermediateDirectories: true)
+            try bytes.write(to: URL(fileURLWithPath: dir + "/t/x.txt"))
+            let r = try runRAGDB(["import", dir + "/db", "--collection", "c", dir + "/t"])
+            #expect(r.status == 65)
+            #expect(r.stderr.contains("x.txt:3: invalid UTF-8"), "\(r.stderr)")
+        }
+    }
+}

@@ -270,6 +270,36 @@ public struct Collection: Sendable {
         }
     }
 
+    /// Calls `body` with each document in id order, with its chunks (in order) when
+    /// `withChunks` is set and its stored source text (or `nil`), all from one snapshot,
+    /// until it returns `false`. What `ragdb export` reads.
+    ///
+    /// - Complexity: one cursor step and decode per document, one look-up and decode per
+    ///   chunk and source.
+    public func forEachDocument(
+        withChunks: Bool, _ body: (Document, [Chunk], String?) throws -> Bool
+    ) throws(RAGDBError) {
+        let store = database.chunkStore
+        let collection = id
+        try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                try store.scanDocuments(of: collection, txn) { doc in
+                    var chunks: [Chunk] = []
+                    if withChunks {
+                        for cid in doc.chunkIDs {
+                            guard let c = try store.chunk(cid, in: collection, txn) else {
+                                throw RAGDBError(.corrupt, "document lists chunk \(cid), which is missing", documentID: doc.id)
+                            }
+                            chunks.append(c)
+                        }
+                    }
+                    let source = doc.hasSource ? try store.source(of: doc.id, in: collection, txn) : nil
+                    return try body(doc, chunks, source) ? .next : .stop
+                }
+            }
+        }
+    }
+
     /// Document, chunk and byte counts, kept exact by every write.
     ///
     /// - Complexity: one read transaction and one look-up.

@@ -42,7 +42,17 @@ enum JSONLParser {
             for (i, item) in items.enumerated() {
                 guard case .object(let c) = item else { throw fail(.badField, "chunks[\(i)]", "expected an object, found \(item.kind)") }
                 guard case .string(let text)? = c["text"] else { throw fail(.missingField, "chunks[\(i)].text", "missing or not a string") }
-                list.append(ChunkInput(text: text, metadata: try metadataFrom(c["metadata"], field: "chunks[\(i)].metadata", fail)))
+                var span: Span?
+                if let raw = c["span"], raw != .null {
+                    guard case .array(let pair) = raw, pair.count == 2, case .int(let s) = pair[0], case .int(let e) = pair[1], s >= 0, s <= e else {
+                        throw fail(.badField, "chunks[\(i)].span", "expected [start, end] byte offsets")
+                    }
+                    span = Span(start: UInt64(s), end: UInt64(e))
+                }
+                var tokens: UInt32?
+                if case .int(let t)? = c["token_count"], t >= 0, t <= Int64(UInt32.max) { tokens = UInt32(t) }
+                list.append(ChunkInput(text: text, span: span, tokenCount: tokens,
+                                       metadata: try metadataFrom(c["metadata"], field: "chunks[\(i)].metadata", fail)))
             }
             chunks = list
         }

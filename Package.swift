@@ -36,7 +36,8 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "RAGDBChunks", dependencies: ["RAGDBStorage"], swiftSettings: strict),
         .target(name: "RAGDBText", swiftSettings: strict),
-        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText"], swiftSettings: strict),
+        .target(name: "RAGDBVector", dependencies: ["RAGDBStorage"], swiftSettings: strict),
+        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText", "RAGDBVector"], swiftSettings: strict),
         .target(name: "RAGDBImport", dependencies: ["RAGDB", "CRAGDBZlib"], swiftSettings: strict),
         .target(
             name: "RAGDBCLI",

@@ -2,6 +2,7 @@ public import RAGDBChunks
 import RAGDBStorage
 import Foundation
 import RAGDBText
+import RAGDBVector
 
 /// A chunk supplied by a caller that has already chunked its document.
 public struct ChunkInput: Sendable, Hashable {
@@ -15,13 +16,17 @@ public struct ChunkInput: Sendable, Hashable {
     public var tokenCount: UInt32?
     /// Its own metadata.
     public var metadata: Metadata
+    /// Its dense vectors, by space name.
+    public var vectors: [String: [Float]]
 
     /// Creates a chunk input.
-    public init(text: String, span: ByteSpan? = nil, tokenCount: UInt32? = nil, metadata: Metadata = [:]) {
+    public init(text: String, span: ByteSpan? = nil, tokenCount: UInt32? = nil, metadata: Metadata = [:],
+                vectors: [String: [Float]] = [:]) {
         self.text = text
         self.span = span
         self.tokenCount = tokenCount
         self.metadata = metadata
+        self.vectors = vectors
     }
 }
 
@@ -35,27 +40,44 @@ public struct DocumentInput: Sendable, Hashable {
     public var text: String
     /// Typed metadata.
     public var metadata: Metadata
-    /// The chunks, when the caller chunked the text; `nil` stores the whole text as one
-    /// chunk.
+    /// The chunks, when the caller chunked the text; `nil` cuts the text with the
+    /// collection's (or the call's) chunking settings.
     public var chunks: [ChunkInput]?
+    /// Dense vectors of the whole document, by space name. The document must then make
+    /// exactly one chunk (chunker `none`, or one chunk given), which gets them.
+    public var vectors: [String: [Float]]
 
     /// Creates a document input.
-    public init(id: String, title: String? = nil, text: String, metadata: Metadata = [:], chunks: [ChunkInput]? = nil) {
+    public init(id: String, title: String? = nil, text: String, metadata: Metadata = [:], chunks: [ChunkInput]? = nil,
+                vectors: [String: [Float]] = [:]) {
         self.id = id
         self.title = title
         self.text = text
         self.metadata = metadata
         self.chunks = chunks
+        self.vectors = vectors
     }
 }
 
 /// A document validated and cut into chunks, ready to be written by `Collection.write`.
 public struct PreparedDocument: Sendable {
     let document: NewDocument
+    /// Per chunk, its vectors as (space number, values).
+    let vectors: [[(space: UInt16, values: [Float])]]
     /// Its external id.
     public var id: String { document.id }
     /// How many chunks it was cut into.
     public var chunkCount: Int { document.chunks.count }
+}
+
+extension VectorSpace.ElementType {
+    var stored: StoredElementType {
+        switch self {
+        case .float32: .float32
+        case .float16: .float16
+        case .int8: .int8
+        }
+    }
 }
 
 extension ChunkingSettings {
@@ -124,14 +146,10 @@ public struct Collection: Sendable {
 
     private func write(_ documents: [DocumentInput], replacing: Bool, chunking: ChunkingSettings) throws(RAGDBError) -> WriteSummary {
         // Validate and prepare outside the transaction: the write lock is held only for I/O.
-        var prepared: [NewDocument] = []
+        var prepared: [PreparedDocument] = []
         prepared.reserveCapacity(documents.count)
-        var seen = Set<String>()
         for doc in documents {
-            guard seen.insert(doc.id).inserted else {
-                throw RAGDBError(.invalidInput, "the batch holds this document twice", field: "id", documentID: doc.id)
-            }
-            prepared.append(try Self.prepare(doc, storeSource: settings.storeSource, chunking: chunking))
+            prepared.append(try Self.prepare(doc, settings: settings, chunking: chunking))
         }
         return try write(prepared, replacing: replacing)
     }
@@ -147,26 +165,37 @@ public struct Collection: Sendable {
         for d in documents where !seen.insert(d.id).inserted {
             throw RAGDBError(.invalidInput, "the batch holds this document twice", field: "id", documentID: d.id)
         }
-        return try write(documents.map(\.document), replacing: replacing)
+        return try writePrepared(documents, replacing: replacing)
     }
 
-    private func write(_ prepared: [NewDocument], replacing: Bool) throws(RAGDBError) -> WriteSummary {
+    private func writePrepared(_ prepared: [PreparedDocument], replacing: Bool) throws(RAGDBError) -> WriteSummary {
         let store = database.chunkStore
+        let vectorStore = database.vectorStore
         let database = self.database
         let collection = id
+        let spaces = storedSpaces
         return try rethrowingAsRAGDB {
             try database.env.write { txn in
                 var summary = WriteSummary()
                 var next = try database.readMeta64(Database.MetaKey.nextChunkID, txn)
                 var counters = try store.counters(of: collection, txn)
-                for doc in prepared {
-                    guard let outcome = try store.put(doc, replace: replacing, in: collection, nextChunkID: &next, counters: &counters, txn) else {
+                for p in prepared {
+                    let doc = p.document
+                    guard let result = try store.put(doc, replace: replacing, in: collection, nextChunkID: &next, counters: &counters, txn) else {
                         throw RAGDBError(.alreadyExists, "a document with this id exists", field: "id", documentID: doc.id)
                     }
-                    switch outcome {
+                    switch result.outcome {
                     case .inserted: summary.inserted += 1; summary.chunksWritten += doc.chunks.count
                     case .replaced: summary.replaced += 1; summary.chunksWritten += doc.chunks.count
                     case .unchanged: summary.unchanged += 1
+                    }
+                    if !result.removed.isEmpty && !spaces.isEmpty {
+                        try vectorStore.delete(chunks: result.removed.map(\.rawValue), collection: collection.rawValue, spaceCount: spaces.count, txn)
+                    }
+                    for (chunk, vectors) in zip(result.assigned, p.vectors) {
+                        for v in vectors {
+                            try vectorStore.put(v.values, collection: collection.rawValue, space: spaces[Int(v.space)], chunk: chunk.rawValue, txn)
+                        }
                     }
                 }
                 try store.setCounters(counters, of: collection, txn)
@@ -187,7 +216,12 @@ public struct Collection: Sendable {
             try database.env.write { txn in
                 var counters = try store.counters(of: collection, txn)
                 var deleted = 0
-                for id in ids where try store.delete(id, in: collection, counters: &counters, txn) != nil {
+                let spaceCount = settings.spaces.count
+                for id in ids {
+                    guard let removed = try store.delete(id, in: collection, counters: &counters, txn) else { continue }
+                    if spaceCount > 0 {
+                        try database.vectorStore.delete(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, spaceCount: spaceCount, txn)
+                    }
                     deleted += 1
                 }
                 try store.setCounters(counters, of: collection, txn)
@@ -242,6 +276,22 @@ public struct Collection: Sendable {
         let store = database.chunkStore
         let collection = self.id
         return try rethrowingAsRAGDB { try database.env.read { txn in try store.source(of: id, in: collection, txn) } }
+    }
+
+    /// The dense vector of chunk `id` in space `space`, decoded to floats, or `nil`.
+    ///
+    /// - Complexity: one read transaction and one look-up; decodes in place from the map.
+    /// - Throws: `.notFound` for an unknown space.
+    public func vector(of id: ChunkID, in space: String) throws(RAGDBError) -> [Float]? {
+        guard let n = settings.spaces.firstIndex(where: { $0.name == space }) else {
+            throw RAGDBError(.notFound, "collection \"\(name)\" has no vector space \"\(space)\"")
+        }
+        let s = storedSpaces[n]
+        let store = database.vectorStore
+        let collection = self.id
+        return try rethrowingAsRAGDB {
+            try database.env.read { txn in try store.vector(collection: collection.rawValue, space: s, chunk: id.rawValue, txn) }
+        }
     }
 
     /// Calls `body` with each chunk in id order, from `start`, in one read snapshot, until it
@@ -315,8 +365,8 @@ public struct Collection: Sendable {
     /// writing: for importers that report errors per input record.
     ///
     /// - Complexity: one pass over the text per chunk whose span must be found.
-    public static func validate(_ document: DocumentInput) throws(RAGDBError) {
-        _ = try prepare(document, storeSource: false, chunking: ChunkingSettings(strategy: .none))
+    public func validate(_ document: DocumentInput) throws(RAGDBError) {
+        _ = try Self.prepare(document, settings: settings, chunking: ChunkingSettings(strategy: .none))
     }
 
     /// Validates `document` and cuts it into chunks as a write would: the caller's chunks
@@ -324,11 +374,49 @@ public struct Collection: Sendable {
     /// prepare documents in parallel before one transaction writes them.
     ///
     /// - Complexity: one pass over the text to tokenize and cut it; one string per chunk.
-    public static func prepare(_ document: DocumentInput, chunking: ChunkingSettings, storeSource: Bool) throws(RAGDBError) -> PreparedDocument {
-        PreparedDocument(document: try prepare(document, storeSource: storeSource, chunking: chunking))
+    public static func prepare(_ document: DocumentInput, settings: CollectionSettings, chunking: ChunkingSettings? = nil) throws(RAGDBError) -> PreparedDocument {
+        var doc = try prepareText(document, storeSource: settings.storeSource, chunking: chunking ?? settings.chunking)
+        // Vectors: each must name a space of the collection, have its dimension, be finite.
+        func check(_ vectors: [String: [Float]], field: String) throws(RAGDBError) -> [(space: UInt16, values: [Float])] {
+            var out: [(space: UInt16, values: [Float])] = []
+            for (name, values) in vectors.sorted(by: { $0.key < $1.key }) {
+                guard let n = settings.spaces.firstIndex(where: { $0.name == name }) else {
+                    throw RAGDBError(.invalidInput, "the collection has no vector space \"\(name)\"", field: "\(field).\(name)", documentID: document.id)
+                }
+                let dims = settings.spaces[n].dimensions
+                guard values.count == dims else {
+                    throw RAGDBError(.invalidInput, "expected \(dims) numbers, got \(values.count)", field: "\(field).\(name)", documentID: document.id)
+                }
+                guard values.allSatisfy({ $0.isFinite }) else {
+                    throw RAGDBError(.invalidInput, "NaN and infinity are not allowed", field: "\(field).\(name)", documentID: document.id)
+                }
+                out.append((UInt16(n), values))
+            }
+            return out
+        }
+        var vectors: [[(space: UInt16, values: [Float])]] = Array(repeating: [], count: doc.chunks.count)
+        if let inputs = document.chunks {
+            for (i, c) in inputs.enumerated() where !c.vectors.isEmpty { vectors[i] = try check(c.vectors, field: "chunks[\(i)].vectors") }
+        }
+        if !document.vectors.isEmpty {
+            guard doc.chunks.count == 1 else {
+                throw RAGDBError(.invalidInput, "document vectors need exactly one chunk, the document makes \(doc.chunks.count) (use chunker none, or give vectors per chunk)", field: "vectors", documentID: document.id)
+            }
+            vectors[0] = try check(document.vectors, field: "vectors")
+        }
+        // The vectors are part of the document's content for upserts.
+        var w = [UInt8]()
+        for list in vectors { for v in list { w.append(contentsOf: withUnsafeBytes(of: v.space) { Array($0) }); for x in v.values { withUnsafeBytes(of: x.bitPattern) { w.append(contentsOf: $0) } } } }
+        if !w.isEmpty { doc.attachmentsFingerprint = XXHash.xxh64(w) }
+        return PreparedDocument(document: doc, vectors: vectors)
     }
 
-    static func prepare(_ doc: DocumentInput, storeSource: Bool, chunking: ChunkingSettings) throws(RAGDBError) -> NewDocument {
+    /// The collection's spaces as the vector store numbers them.
+    var storedSpaces: [StoredSpace] {
+        settings.spaces.enumerated().map { i, s in StoredSpace(number: UInt16(i), dimensions: s.dimensions, elementType: s.elementType.stored) }
+    }
+
+    static func prepareText(_ doc: DocumentInput, storeSource: Bool, chunking: ChunkingSettings) throws(RAGDBError) -> NewDocument {
         let idBytes = doc.id.utf8.count
         guard (1...ChunkStore.maximumDocumentIDLength).contains(idBytes) else {
             throw RAGDBError(.invalidInput, "document id must be 1–\(ChunkStore.maximumDocumentIDLength) bytes of UTF-8, got \(idBytes)", field: "id")

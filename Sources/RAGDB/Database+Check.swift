@@ -1,5 +1,6 @@
 import RAGDBChunks
 import RAGDBStorage
+import RAGDBVector
 
 /// One problem found by `Database.check()`.
 public struct Problem: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -70,12 +71,18 @@ extension Database {
                 }
                 // each collection's records
                 for info in infos {
-                    checked += try store.check(CollectionID(rawValue: info.id), nextChunkID: nextChunk, txn) { d in
+                    let cid = CollectionID(rawValue: info.id)
+                    checked += try store.check(cid, nextChunkID: nextChunk, txn) { d in
                         problems.append(Problem(table: d.table, entry: d.entry, detail: d.detail))
                     }
+                    let spaces = Collection(database: self, info: info).storedSpaces
+                    checked += try vectorStore.check(
+                        collection: info.id, spaces: spaces,
+                        chunkExists: { try txn.contains(ChunkStore.chunkKey(cid, ChunkID(rawValue: $0)), in: store.chunks) },
+                        txn) { entry, detail in report("vectors", entry, detail) }
                 }
                 // records of collections that do not exist
-                for name in ChunkStore.tableNames {
+                for name in ChunkStore.tableNames + VectorStore.tableNames {
                     guard let table = try env.table(name, create: false) else {
                         report(name, "table", "missing")
                         continue

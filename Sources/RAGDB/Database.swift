@@ -1,5 +1,6 @@
 public import RAGDBStorage
 package import RAGDBChunks
+package import RAGDBVector
 import Foundation
 
 /// A ragdb database: one LMDB environment (a directory) holding collections of documents,
@@ -35,11 +36,12 @@ public final class Database: Sendable {
     let meta: Table
     let catalog: Table
     package let chunkStore: ChunkStore
+    package let vectorStore: VectorStore
 
     static let metaTable = "meta"
     static let catalogTable = "collections"
     /// Every table a database of this format version has.
-    static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames
+    static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames
 
     enum MetaKey {
         static let formatVersion = Array("format_version".utf8)
@@ -111,6 +113,7 @@ public final class Database: Sendable {
         self.meta = tables[Self.metaTable]!
         self.catalog = tables[Self.catalogTable]!
         self.chunkStore = ChunkStore(tables: tables)
+        self.vectorStore = VectorStore(tables: tables)
     }
 
     // MARK: Collections
@@ -195,6 +198,31 @@ public final class Database: Sendable {
         }
     }
 
+    /// Adds vector space `space` to collection `name` (spaces are only ever appended, so the
+    /// numbers of existing spaces never change).
+    ///
+    /// - Returns: the collection with its new settings.
+    /// - Throws: `.alreadyExists` when the collection has a space of that name,
+    ///   `.invalidInput` for a bad space, `.notFound` for a missing collection.
+    @discardableResult
+    public func addSpace(_ space: VectorSpace, to name: String) throws(RAGDBError) -> Collection {
+        let info = try rethrowingAsRAGDB {
+            try env.write { txn in
+                guard var info = try txn.withValue(forKey: Array(name.utf8), in: catalog, { v in try CollectionInfo.decode(v, name: name) }) else {
+                    throw RAGDBError(.notFound, "no collection \"\(name)\"")
+                }
+                guard !info.settings.spaces.contains(where: { $0.name == space.name }) else {
+                    throw RAGDBError(.alreadyExists, "collection \"\(name)\" already has a space \"\(space.name)\"")
+                }
+                info.settings.spaces.append(space)
+                try info.settings.validate()
+                try txn.put(try info.encode(), forKey: Array(name.utf8), in: catalog)
+                return info
+            }
+        }
+        return Collection(database: self, info: info)
+    }
+
     /// Deletes collection `name` and everything it holds, in one transaction.
     ///
     /// - Returns: `false` when there was no such collection.
@@ -206,6 +234,7 @@ public final class Database: Sendable {
                     return false
                 }
                 try chunkStore.drop(CollectionID(rawValue: info.id), txn)
+                try vectorStore.drop(collection: info.id, txn)
                 try txn.delete(forKey: Array(name.utf8), in: catalog)
                 return true
             }

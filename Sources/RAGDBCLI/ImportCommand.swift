@@ -35,8 +35,13 @@ struct ImportCommand: ParsableCommand {
             interrupted one. A bad record stops the import with FILE:LINE: field "NAME" and \
             nothing of its batch is written (or, with --on-error skip, is reported and left out).
 
+            Vectors: "dense": {"SPACE": [numbers]} on a document (which must then make one \
+            chunk) or on a chunk, or --vectors SPACE=FILE.npy with one row per record; the \
+            dimension is checked against the space, NaN and infinity are refused.
+
             Examples:
               ragdb import my.ragdb --collection docs samples/corpus.jsonl
+              ragdb import my.ragdb --collection man --chunker none --vectors minilm=corpus.npy corpus.jsonl
               ragdb import my.ragdb --collection man --chunker none corpus.jsonl.gz
               ragdb import my.ragdb --collection notes --chunker markdown --chunk-size 256 notes/
               cat rows.csv | ragdb import my.ragdb --collection t --format csv --text-column body -
@@ -75,6 +80,15 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .long, help: "CSV: comma-separated metadata columns (default: all other columns).")
     var metadataColumns: String?
 
+    @Option(name: .long, help: ArgumentHelp("A vector sidecar: SPACE=FILE.npy, float32 or float16, one row per input record in order (repeatable). The space is added to the collection when missing.", valueName: "space=file"))
+    var vectors: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Declare a vector space: NAME:DIMS[:cosine|dot|l2[:float32|float16|int8]] (repeatable).", valueName: "space"))
+    var space: [String] = []
+
+    @Option(name: .long, help: "Stored element type of spaces created for --vectors: float32, float16 or int8.")
+    var vectorType = "float32"
+
     @Option(name: .long, help: "What to do with a bad record: fail (stop, write nothing of its batch) or skip (report it, import the rest).")
     var onError = "fail"
 
@@ -94,6 +108,9 @@ struct ImportCommand: ParsableCommand {
         let _: InputFormat? = try choice(format, "--format")
         let _: ChunkingSettings.Strategy? = try choice(chunker, "--chunker")
         let _: ErrorPolicy? = try choice(onError, "--on-error")
+        let _: VectorSpace.ElementType? = try choice(vectorType, "--vector-type")
+        _ = try parsedVectors()
+        _ = try parsedSpaces()
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard !paths.isEmpty else { throw ValidationError("give at least one input path, or - for standard input") }
         if let s = chunkSize, s < 1 { throw ValidationError("--chunk-size must be at least 1") }
@@ -105,6 +122,9 @@ struct ImportCommand: ParsableCommand {
         options.format = try choice(format, "--format")
         options.batchDocuments = batch
         options.onError = try choice(onError, "--on-error") ?? .fail
+        options.vectorFiles = try parsedVectors()
+        options.spaces = try parsedSpaces()
+        options.sidecarElementType = try choice(vectorType, "--vector-type") ?? .float32
         options.dryRun = dryRun
         options.csv.idColumn = idColumn
         options.csv.textColumn = textColumn
@@ -129,6 +149,27 @@ struct ImportCommand: ParsableCommand {
         } else {
             let rate = summary.seconds > 0 ? Double(summary.bytes) / summary.seconds / 1_000_000 : 0
             Output.line("\(summary.dryRun ? "checked" : "imported") \(summary.documents) documents from \(summary.files) files: \(summary.inserted) new, \(summary.replaced) replaced, \(summary.unchanged) unchanged; \(summary.chunks) chunks; \(humanBytes(UInt64(summary.bytes))) in \(String(format: "%.2f", summary.seconds)) s (\(String(format: "%.1f", rate)) MB/s); \(summary.skipped) skipped, \(summary.errors) errors")
+        }
+    }
+
+    private func parsedVectors() throws -> [(space: String, path: String)] {
+        try vectors.map { v in
+            guard let eq = v.firstIndex(of: "="), eq != v.startIndex, v.index(after: eq) != v.endIndex else {
+                throw ValidationError("--vectors takes SPACE=FILE.npy, not '\(v)'")
+            }
+            return (String(v[..<eq]), String(v[v.index(after: eq)...]))
+        }
+    }
+
+    private func parsedSpaces() throws -> [VectorSpace] {
+        try space.map { s in
+            let parts = s.split(separator: ":").map(String.init)
+            guard parts.count >= 2, parts.count <= 4, let dims = Int(parts[1]), dims > 0 else {
+                throw ValidationError("--space takes NAME:DIMS[:METRIC[:TYPE]], not '\(s)'")
+            }
+            let metric: VectorSpace.Metric = try choice(parts.count > 2 ? parts[2] : nil, "--space metric") ?? .cosine
+            let type: VectorSpace.ElementType = try choice(parts.count > 3 ? parts[3] : nil, "--space type") ?? .float32
+            return VectorSpace(name: parts[0], dimensions: dims, metric: metric, elementType: type)
         }
     }
 

@@ -34,6 +34,9 @@ public struct NewDocument: Sendable, Hashable {
     public var metadata: Metadata
     /// Chunks in order.
     public var chunks: [NewChunk]
+    /// A fingerprint of data other stores keep for this document (its vectors), mixed into
+    /// `fingerprint` so that a change there is not taken for an unchanged document.
+    public var attachmentsFingerprint: UInt64 = 0
 
     /// Creates a document.
     public init(id: String, title: String? = nil, source: String?, sourceLength: UInt64,
@@ -52,6 +55,7 @@ public struct NewDocument: Sendable, Hashable {
     /// - Complexity: one pass over all text; one buffer of the document's size.
     public var fingerprint: UInt64 {
         var w = ByteWriter(capacity: Int(sourceLength) + 64 * (chunks.count + 1))
+        w.write(attachmentsFingerprint)
         w.writeString32(id)
         w.write(UInt8(title == nil ? 0 : 1)); if let title { w.writeString32(title) }
         w.write(UInt8(source == nil ? 0 : 1)); if let source { w.writeString32(source) }
@@ -65,6 +69,16 @@ public struct NewDocument: Sendable, Hashable {
         }
         return XXHash.xxh64(w.bytes)
     }
+}
+
+/// What `ChunkStore.put` did: the outcome, the chunks it removed and the ids it assigned.
+public struct PutResult: Sendable, Equatable {
+    /// Inserted, replaced or unchanged.
+    public var outcome: PutOutcome
+    /// Chunks of the previous version that were deleted (for a replacement).
+    public var removed: [ChunkID]
+    /// The ids given to the new chunks, in order.
+    public var assigned: [ChunkID]
 }
 
 /// What `ChunkStore.put` did with a document.
@@ -107,7 +121,7 @@ public struct ChunkStore: Sendable {
     public static let maximumDocumentIDLength = 500
 
     let documents: Table
-    let chunks: Table
+    package let chunks: Table
     let sources: Table
     let counters: Table
 
@@ -134,7 +148,7 @@ public struct ChunkStore: Sendable {
         return k.bytes
     }
 
-    static func chunkKey(_ c: CollectionID, _ id: ChunkID) -> [UInt8] {
+    package static func chunkKey(_ c: CollectionID, _ id: ChunkID) -> [UInt8] {
         var k = KeyBuilder(capacity: 12)
         k.append(c.rawValue)
         k.append(id.rawValue)
@@ -236,14 +250,16 @@ public struct ChunkStore: Sendable {
         _ document: NewDocument, replace: Bool, in collection: CollectionID,
         nextChunkID: inout UInt64, counters: inout CollectionCounters,
         _ txn: borrowing WriteTransaction
-    ) throws -> PutOutcome? {
+    ) throws -> PutResult? {
         let fingerprint = document.fingerprint
         let docKey = Self.documentKey(collection, document.id)
         var outcome = PutOutcome.inserted
+        var removed: [ChunkID] = []
         if let existing = try self.document(document.id, in: collection, txn) {
             guard replace else { return nil }
-            if existing.fingerprint == fingerprint { return .unchanged }
+            if existing.fingerprint == fingerprint { return PutResult(outcome: .unchanged, removed: [], assigned: []) }
             try removeContent(of: existing, in: collection, counters: &counters, txn)
+            removed = existing.chunkIDs
             outcome = .replaced
         }
         var w = ByteWriter(capacity: 1024)
@@ -272,7 +288,7 @@ public struct ChunkStore: Sendable {
                        metadata: document.metadata, chunkIDs: ids).encode(into: &w)
         try txn.put(try FramedValue.encode(w.bytes, policy: .whenItPays), forKey: docKey, in: documents)
         counters.documents += 1
-        return outcome
+        return PutResult(outcome: outcome, removed: removed, assigned: ids)
     }
 
     /// Deletes document `id` of `collection` with its chunks and source.

@@ -28,6 +28,13 @@ public struct ImportOptions: Sendable {
     public var csv = CSVOptions()
     /// Threads that parse and chunk (the writer is one more).
     public var workers = 2
+    /// Vector sidecars: (space name, path of a float32 or float16 .npy with one row per
+    /// input record, in input order).
+    public var vectorFiles: [(space: String, path: String)] = []
+    /// Vector spaces to add to the collection when it lacks them.
+    public var spaces: [VectorSpace] = []
+    /// The stored element type of spaces created for sidecars.
+    public var sidecarElementType = VectorSpace.ElementType.float32
 
     /// Defaults: format by extension, the collection's chunking, 2,000 documents or 16 MiB
     /// per transaction, stop at the first error, two parsing threads.
@@ -105,6 +112,12 @@ public struct Importer: Sendable {
     ) throws -> ImportSummary {
         let start = Date()
         let inputs = try expandInputs(paths, format: options.format)
+        let sidecars = try options.vectorFiles.map { (f) throws(ImportError) in (space: f.space, reader: try NpyReader(path: f.path)) }
+        if !sidecars.isEmpty { try precheckRowCounts(inputs, sidecars) }
+        var wanted = options.spaces
+        for s in sidecars where !wanted.contains(where: { $0.name == s.space }) {
+            wanted.append(VectorSpace(name: s.space, dimensions: s.reader.dimensions, metric: .cosine, elementType: options.sidecarElementType))
+        }
         let total = inputs.reduce(0) { total, spec in
             spec.path == "-" ? total : total + ((try? FileManager.default.attributesOfItem(atPath: spec.path)[.size] as? Int) ?? 0)
         }
@@ -116,11 +129,37 @@ public struct Importer: Sendable {
             o.create = false
             o.readOnly = true
             if let db = try? Database.open(at: databasePath, options: o), let c = try? db.collection(name) { settings = c.settings }
+            for s in wanted where !settings.spaces.contains(where: { $0.name == s.name }) { settings.spaces.append(s) }
         } else {
             let db = try Database.open(at: databasePath)
-            let c = try db.collection(name, creatingWith: CollectionSettings())
+            var c = try db.collection(name, creatingWith: CollectionSettings())
+            for s in wanted where !c.settings.spaces.contains(where: { $0.name == s.name }) {
+                c = try db.addSpace(s, to: name)
+            }
             collection = c
             settings = c.settings
+        }
+        for s in sidecars {
+            guard let space = settings.spaces.first(where: { $0.name == s.space }) else { continue }
+            guard space.dimensions == s.reader.dimensions else {
+                throw ImportError(.badSidecar, file: s.reader.path, line: 0,
+                                  detail: "rows have \(s.reader.dimensions) dimensions; space \"\(s.space)\" has \(space.dimensions)")
+            }
+        }
+        /// The sidecar vectors of the next record.
+        func nextSidecarVectors(at loc: RecordLocation) throws(ImportError) -> [String: [Float]] {
+            var out: [String: [Float]] = [:]
+            for s in sidecars {
+                guard let row = try s.reader.next() else {
+                    throw ImportError(.badSidecar, file: s.reader.path, line: 0,
+                                      detail: "has \(s.reader.rows) rows, but the input has more records (\(loc.file):\(loc.line) is record \(s.reader.rows + 1))")
+                }
+                guard row.allSatisfy({ $0.isFinite }) else {
+                    throw ImportError(.badVector, file: s.reader.path, line: s.reader.rowsRead, detail: "row \(s.reader.rowsRead) holds NaN or infinity")
+                }
+                out[s.space] = row
+            }
+            return out
         }
         let chunking = options.chunking ?? settings.chunking
 
@@ -130,7 +169,7 @@ public struct Importer: Sendable {
         var batch = Batch()
         func flush() throws {
             guard !batch.records.isEmpty else { return }
-            let prepared = try prepare(batch, chunking: chunking, storeSource: settings.storeSource, summary: &summary, problem: problem)
+            let prepared = try prepare(batch, settings: settings, chunking: chunking, summary: &summary, problem: problem)
             if let collection, !prepared.isEmpty {
                 let s = try collection.write(prepared, replacing: true)
                 summary.inserted += s.inserted
@@ -154,22 +193,28 @@ public struct Importer: Sendable {
             case .jsonl:
                 while try file.nextLine({ line in
                     if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-                    batch.add(.jsonl(Array(line)), at: RecordLocation(file: file.name, line: file.lineNumber), bytes: line.count)
+                    let loc = RecordLocation(file: file.name, line: file.lineNumber)
+                    batch.add(.jsonl(Array(line)), at: loc, bytes: line.count, vectors: try nextSidecarVectors(at: loc))
                 }) {
                     if batch.isFull(options) { try flush(); report(doneBytes) }
                 }
             case .csv:
-                try readCSV(file, into: &batch, flush: { try flush(); report(doneBytes) }, problem: problem, summary: &summary)
+                try readCSV(file, into: &batch, flush: { try flush(); report(doneBytes) }, vectors: nextSidecarVectors, problem: problem, summary: &summary)
             case .text, .markdown:
                 let bytes = try file.readAll()
+                let loc = RecordLocation(file: file.name, line: 1)
                 batch.add(.whole(bytes, id: spec.relativePath, markdown: spec.format == .markdown),
-                          at: RecordLocation(file: file.name, line: 1), bytes: bytes.count)
+                          at: loc, bytes: bytes.count, vectors: try nextSidecarVectors(at: loc))
                 if batch.isFull(options) { try flush(); report(doneBytes) }
             }
             try flush()
             doneBytes += file.offset
             progress(ImportProgress(bytesRead: doneBytes, totalBytes: total, documents: summary.documents + summary.errors,
                                     elapsed: Date().timeIntervalSince(start)))
+        }
+        for s in sidecars where s.reader.rowsRead != s.reader.rows {
+            throw ImportError(.badSidecar, file: s.reader.path, line: 0,
+                              detail: "has \(s.reader.rows) rows, but the input has \(s.reader.rowsRead) records")
         }
         summary.bytes = doneBytes
         summary.seconds = Date().timeIntervalSince(start)
@@ -187,11 +232,13 @@ public struct Importer: Sendable {
     struct Batch {
         var records: [RawRecord] = []
         var locations: [RecordLocation] = []
+        var vectors: [[String: [Float]]] = []
         var bytes = 0
 
-        mutating func add(_ r: RawRecord, at loc: RecordLocation, bytes n: Int) {
+        mutating func add(_ r: RawRecord, at loc: RecordLocation, bytes n: Int, vectors v: [String: [Float]]) {
             records.append(r)
             locations.append(loc)
+            vectors.append(v)
             bytes += n
         }
 
@@ -201,20 +248,20 @@ public struct Importer: Sendable {
     /// Parses, validates and chunks a batch on `workers` threads; returns the good records in
     /// input order (a later record with the same id replaces an earlier one).
     private func prepare(
-        _ batch: Batch, chunking: ChunkingSettings, storeSource: Bool,
+        _ batch: Batch, settings: CollectionSettings, chunking: ChunkingSettings,
         summary: inout ImportSummary, problem: (ImportError) -> Void
     ) throws -> [PreparedDocument] {
         let n = batch.records.count
         let workers = max(1, min(options.workers, n))
         let results = Mutex<[[Result<PreparedDocument, ImportError>]]>(Array(repeating: [], count: workers))
-        let records = batch.records, locations = batch.locations
+        let records = batch.records, locations = batch.locations, vectors = batch.vectors
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let lo = n * w / workers, hi = n * (w + 1) / workers
             var local: [Result<PreparedDocument, ImportError>] = []
             local.reserveCapacity(hi - lo)
             for i in lo..<hi {
                 local.append(Result { () throws(ImportError) -> PreparedDocument in
-                    try Self.prepareOne(records[i], at: locations[i], chunking: chunking, storeSource: storeSource)
+                    try Self.prepareOne(records[i], at: locations[i], sidecar: vectors[i], settings: settings, chunking: chunking)
                 })
             }
             results.withLock { $0[w] = local }
@@ -244,9 +291,11 @@ public struct Importer: Sendable {
         return out
     }
 
-    static func prepareOne(_ record: RawRecord, at loc: RecordLocation, chunking: ChunkingSettings, storeSource: Bool) throws(ImportError) -> PreparedDocument {
+    static func prepareOne(
+        _ record: RawRecord, at loc: RecordLocation, sidecar: [String: [Float]], settings: CollectionSettings, chunking: ChunkingSettings
+    ) throws(ImportError) -> PreparedDocument {
         var chunking = chunking
-        let doc: DocumentInput
+        var doc: DocumentInput
         switch record {
         case .jsonl(let line):
             doc = try JSONLParser.parse(line[...], at: loc)
@@ -264,10 +313,16 @@ public struct Importer: Sendable {
             }
             doc = DocumentInput(id: id, title: title, text: text)
         }
+        for (space, v) in sidecar { doc.vectors[space] = v }
         do {
-            return try Collection.prepare(doc, chunking: chunking, storeSource: storeSource)
+            return try Collection.prepare(doc, settings: settings, chunking: chunking)
         } catch {
-            throw ImportError(.rejected, file: loc.file, line: loc.line, field: error.field, detail: error.message)
+            // The library names DocumentInput's fields; JSONL calls vectors "dense".
+            var field = error.field
+            if case .jsonl = record, let f = field {
+                field = f.hasPrefix("vectors") ? "dense" + f.dropFirst("vectors".count) : f.replacingOccurrences(of: ".vectors", with: ".dense")
+            }
+            throw ImportError(.rejected, file: loc.file, line: loc.line, field: field, detail: error.message)
         }
     }
 
@@ -283,10 +338,38 @@ public struct Importer: Sendable {
         return line
     }
 
+    /// Before anything is written, checks that each sidecar has one row per record of the
+    /// JSONL, text and Markdown inputs (CSV rows and standard input are checked at the end).
+    private func precheckRowCounts(_ inputs: [InputFileSpec], _ sidecars: [(space: String, reader: NpyReader)]) throws(ImportError) {
+        var records = 0
+        for spec in inputs {
+            switch spec.format {
+            case .csv: return
+            case .text, .markdown: records += 1
+            case .jsonl:
+                if spec.path == "-" { return }
+                let file = try InputFile(path: spec.path)
+                do {
+                    while try file.nextLine({ line in
+                        if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { records += 1 }
+                    }) {}
+                } catch let e as ImportError {
+                    throw e
+                } catch {
+                    throw ImportError(.cannotRead, file: spec.path, line: 0, detail: "\(error)")
+                }
+            }
+        }
+        for s in sidecars where s.reader.rows != records {
+            throw ImportError(.badSidecar, file: s.reader.path, line: 0, detail: "has \(s.reader.rows) rows, but the input has \(records) records")
+        }
+    }
+
     // MARK: CSV
 
     private func readCSV(
         _ file: InputFile, into batch: inout Batch, flush: () throws -> Void,
+        vectors: (RecordLocation) throws(ImportError) -> [String: [Float]],
         problem: (ImportError) -> Void, summary: inout ImportSummary
     ) throws {
         var header: [String]?
@@ -314,6 +397,7 @@ public struct Importer: Sendable {
                 continue
             }
             let loc = RecordLocation(file: file.name, line: startLine)
+            let sidecar = try vectors(loc)
             guard fields.count == names.count else {
                 let e = ImportError(.badRow, file: file.name, line: startLine, detail: "\(fields.count) fields, the header has \(names.count)")
                 summary.errors += 1
@@ -331,7 +415,7 @@ public struct Importer: Sendable {
                 else if name == titleColumn { title = value.isEmpty ? nil : value }
                 else if !value.isEmpty, csv.metadataColumns?.contains(name) ?? true { metadata[name] = CSVParser.typed(value) }
             }
-            batch.add(.document(DocumentInput(id: id, title: title, text: text, metadata: metadata)), at: loc, bytes: line.count)
+            batch.add(.document(DocumentInput(id: id, title: title, text: text, metadata: metadata)), at: loc, bytes: line.count, vectors: sidecar)
             if batch.isFull(options) { try flush() }
         }
     }

@@ -52,7 +52,9 @@ enum JSONLParser {
                 var tokens: UInt32?
                 if case .int(let t)? = c["token_count"], t >= 0, t <= Int64(UInt32.max) { tokens = UInt32(t) }
                 list.append(ChunkInput(text: text, span: span, tokenCount: tokens,
-                                       metadata: try metadataFrom(c["metadata"], field: "chunks[\(i)].metadata", fail)))
+                                       metadata: try metadataFrom(c["metadata"], field: "chunks[\(i)].metadata", fail),
+                                       vectors: try denseFrom(c["dense"], field: "chunks[\(i)].dense", fail)))
+                if c["sparse"] != nil { throw fail(.badField, "chunks[\(i)].sparse", "sparse vectors are not supported by this ragdb yet") }
             }
             chunks = list
         }
@@ -64,7 +66,35 @@ enum JSONLParser {
             text = chunks.map(\.text).joined(separator: "\n\n")
         case let other?: throw fail(.badField, "text", "expected a string, found \(other.kind)")
         }
-        return DocumentInput(id: id, title: title, text: text, metadata: metadata, chunks: chunks)
+        if obj["sparse"] != nil { throw fail(.badField, "sparse", "sparse vectors are not supported by this ragdb yet") }
+        return DocumentInput(id: id, title: title, text: text, metadata: metadata, chunks: chunks,
+                             vectors: try denseFrom(obj["dense"], field: "dense", fail))
+    }
+
+    /// `{"space": [numbers]}` → vectors by space name; numbers must be finite as floats.
+    static func denseFrom(
+        _ value: JSONValue?, field: String, _ fail: (ImportError.Code, String?, String) -> ImportError
+    ) throws(ImportError) -> [String: [Float]] {
+        guard let value, value != .null else { return [:] }
+        guard case .object(let obj) = value else { throw fail(.badVector, field, "expected an object of space name to array of numbers, found \(value.kind)") }
+        var out: [String: [Float]] = [:]
+        for (space, v) in obj {
+            guard case .array(let items) = v else { throw fail(.badVector, "\(field).\(space)", "expected an array of numbers, found \(v.kind)") }
+            var floats: [Float] = []
+            floats.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() {
+                let f: Float
+                switch item {
+                case .int(let n): f = Float(n)
+                case .double(let d): f = Float(d)
+                default: throw fail(.badVector, "\(field).\(space)", "element \(i) is a \(item.kind), not a number")
+                }
+                guard f.isFinite else { throw fail(.badVector, "\(field).\(space)", "element \(i) is not finite as a 32-bit float") }
+                floats.append(f)
+            }
+            out[space] = floats
+        }
+        return out
     }
 
     static func metadataFrom(

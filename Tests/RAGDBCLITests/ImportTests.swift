@@ -189,3 +189,103 @@ private func summary(_ r: ProcessResult) throws -> [String: Any] {
         }
     }
 }
+
+/// Writes a float32 (or float16) C-order .npy file of `rows` (NumPy format version 1.0).
+func writeNpy(_ rows: [[Float]], to path: String, half: Bool = false) throws {
+    let dims = rows.first?.count ?? 0
+    var header = "{'descr': '<f\(half ? 2 : 4)', 'fortran_order': False, 'shape': (\(rows.count), \(dims)), }"
+    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+    header += "\n"
+    var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+    data += Data(header.utf8)
+    for r in rows {
+        for v in r {
+            if half { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { data += $0 } }
+            else { withUnsafeBytes(of: v.bitPattern.littleEndian) { data += $0 } }
+        }
+    }
+    try data.write(to: URL(fileURLWithPath: path))
+}
+
+@Suite struct VectorImportTests {
+    static func corpus(_ dir: String, count: Int) throws {
+        let lines = (0..<count).map { #"{"id": "v\#($0)", "text": "vector document \#($0)"}"# }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+    }
+
+    @Test("an .npy sidecar stores one vector per record, in order, float32 or float16", arguments: [false, true])
+    func sidecar(half: Bool) throws {
+        try withTemporaryDirectory { dir in
+            try Self.corpus(dir, count: 5)
+            let rows = (0..<5).map { r in (0..<8).map { Float(r) + Float($0) / 8 } }
+            try writeNpy(rows, to: dir + "/v.npy", half: half)
+            let r = try runRAGDB(["import", dir + "/db", "--collection", "c", "--chunker", "none",
+                                  "--vectors", "e=" + dir + "/v.npy", "--vector-type", half ? "float16" : "float32", dir + "/in.jsonl"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.collection("c")
+            #expect(c.settings.spaces == [VectorSpace(name: "e", dimensions: 8, metric: .cosine, elementType: half ? .float16 : .float32)])
+            for i in 0..<5 {
+                let chunk = try #require(try c.documentWithChunks("v\(i)")).chunks[0]
+                #expect(try c.vector(of: chunk.id, in: "e") == rows[i])
+            }
+            #expect(try db.check().isClean)
+        }
+    }
+
+    @Test("sidecar and JSON vector errors are exact and write nothing", arguments: [
+        ("rows", "has 3 rows, but the input has 4 records"),
+        ("dims", "rows have 8 dimensions; space \"e\" has 4"),
+        ("json-dims", "field \"dense.e\": expected 4 numbers, got 3"),
+        ("json-nan", "field \"dense.e\": element 1 is not finite"),
+        ("json-space", "field \"dense.nope\": the collection has no vector space"),
+    ])
+    func errors(kind: String, expected: String) throws {
+        try withTemporaryDirectory { dir in
+            try Self.corpus(dir, count: 4)
+            var args = ["import", dir + "/db", "--collection", "c", "--chunker", "none", "--space", "e:4"]
+            switch kind {
+            case "rows":
+                try writeNpy((0..<3).map { _ in [1, 2, 3, 4] }, to: dir + "/v.npy")
+                args += ["--vectors", "e=" + dir + "/v.npy"]
+            case "dims":
+                try writeNpy((0..<4).map { _ in [Float](repeating: 1, count: 8) }, to: dir + "/v.npy")
+                args += ["--vectors", "e=" + dir + "/v.npy"]
+            default:
+                let vec = kind == "json-dims" ? "[1, 2, 3]" : kind == "json-nan" ? "[1, 1e39, 3, 4]" : "[1, 2, 3, 4]"
+                let space = kind == "json-space" ? "nope" : "e"
+                try Data((#"{"id": "a", "text": "ok"}"# + "\n" + #"{"id": "b", "text": "x", "dense": {"\#(space)": \#(vec)}}"# + "\n").utf8)
+                    .write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            }
+            let r = try runRAGDB(args + [dir + "/in.jsonl"])
+            #expect(r.status == 65, "\(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(r.stderr)")
+            if FileManager.default.fileExists(atPath: dir + "/db/data.mdb") {
+                #expect(try Database.open(at: dir + "/db").collection("c").counters().documents == 0)
+            }
+        }
+    }
+
+    @Test("JSONL per-chunk vectors are stored with their chunks and removed with them")
+    func perChunkVectors() throws {
+        try withTemporaryDirectory { dir in
+            let line = #"{"id": "d", "text": "alpha beta", "chunks": [{"text": "alpha", "dense": {"e": [1, 0]}}, {"text": "beta", "dense": {"e": [0, 1]}}]}"#
+            try Data((line + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            #expect(try runRAGDB(["import", dir + "/db", "--collection", "c", "--space", "e:2:dot", dir + "/in.jsonl"]).status == 0)
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.collection("c")
+            let chunks = try #require(try c.documentWithChunks("d")).chunks
+            #expect(try c.vector(of: chunks[0].id, in: "e") == [1, 0])
+            #expect(try c.vector(of: chunks[1].id, in: "e") == [0, 1])
+            // A changed vector alone makes the document changed.
+            try c.upsert([DocumentInput(id: "d", text: "alpha beta", chunks: [ChunkInput(text: "alpha", vectors: ["e": [1, 1]]),
+                                                                             ChunkInput(text: "beta", vectors: ["e": [0, 1]])])])
+            let after = try #require(try c.documentWithChunks("d")).chunks
+            #expect(try c.vector(of: after[0].id, in: "e") == [1, 1])
+            #expect(try c.vector(of: chunks[0].id, in: "e") == nil)
+            try c.delete(["d"])
+            #expect(try c.vector(of: after[1].id, in: "e") == nil)
+            #expect(try db.check().isClean)
+        }
+    }
+}

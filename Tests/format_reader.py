@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""Reads a ragdb database (format version 1) from Format.md alone; prints one JSON line per chunk.
-Usage: format_reader.py DB_DIR    Needs: pip install lmdb lz4 xxhash"""
-import json, struct, sys
+"""Reads a ragdb database of format version 1, written from Format.md alone.
+
+Usage: format_reader.py DB_DIR   (pip install lmdb lz4 xxhash)
+Prints one JSON line per chunk, collections by name, chunks by id:
+  {"collection", "chunk", "doc", "ordinal", "span": [start, end], "tokens", "text"}
+Exits non-zero with a message on the first validation failure (version, header, checksum,
+record layout, cross-reference, counters, vector sizes)."""
+import json, math, struct, sys
 import lmdb, lz4.block, xxhash
+
+TABLES = ("meta", "collections", "documents", "chunks", "sources", "collection_counters")
 
 class Bad(Exception): pass
 
-def unframe(v, what):                                  # Format.md "Framed values"
+def unframe(v, what):                                    # Format.md §"Framed values"
     if len(v) < 16: raise Bad(f"{what}: value shorter than its 16-byte header")
-    codec, r1, r2, r3, raw_len, stored_len, checksum = struct.unpack_from("<BBBBIII", v)
-    if codec not in (0, 1) or (r1, r2, r3) != (0, 0, 0): raise Bad(f"{what}: bad header")
+    codec, r1, r2, r3, raw_len, stored_len, checksum = struct.unpack_from("<4B3I", v)
+    if codec not in (0, 1): raise Bad(f"{what}: unknown codec {codec}")
+    if (r1, r2, r3) != (0, 0, 0): raise Bad(f"{what}: reserved header bytes are not zero")
     if stored_len != len(v) - 16: raise Bad(f"{what}: stored length {stored_len} != {len(v) - 16}")
     payload = bytes(v[16:])
     if codec == 0:
@@ -24,16 +32,16 @@ def unframe(v, what):                                  # Format.md "Framed value
     if xxhash.xxh32_intdigest(raw, seed=0) != checksum: raise Bad(f"{what}: checksum mismatch")
     return raw
 
-class Reader:                                          # little-endian values, bounds-checked
+class Reader:                                            # little-endian, bounds-checked
     def __init__(self, b, what): self.b, self.o, self.what = b, 0, what
     def take(self, n):
         if self.o + n > len(self.b): raise Bad(f"{self.what}: value ends early at byte {self.o}")
         self.o += n; return self.b[self.o - n:self.o]
     def u(self, fmt): return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
-    def s(self, fmt="<I"):
+    def s(self, fmt="<I"):                               # string32 (or string16 with "<H")
         try: return self.take(self.u(fmt)).decode("utf-8")
         except UnicodeDecodeError: raise Bad(f"{self.what}: invalid UTF-8")
-    def metadata(self):                                # Format.md "Metadata block"
+    def metadata(self):                                  # Format.md §"Metadata block"
         out = {}
         for _ in range(self.u("<H")):
             name, tag = self.s("<H"), self.u("<B")
@@ -46,57 +54,100 @@ class Reader:                                          # little-endian values, b
                 val = val == 1
             elif tag == 5: val = [self.s() for _ in range(self.u("<I"))]
             else: raise Bad(f"{self.what}: unknown metadata type tag {tag}")
-            if name in out: raise Bad(f"{self.what}: duplicate metadata name")
+            if name in out: raise Bad(f"{self.what}: duplicate metadata name {name!r}")
             out[name] = val
         return out
     def end(self):
         if self.o != len(self.b): raise Bad(f"{self.what}: {len(self.b) - self.o} trailing bytes")
 
+def scan(txn, db, prefix):                               # entries whose key starts with prefix
+    cur = txn.cursor(db=db)
+    if cur.set_range(prefix):
+        for key, value in cur:
+            if bytes(key[:len(prefix)]) != prefix: break
+            yield bytes(key), value
+
 def main(path):
-    env = lmdb.open(path, readonly=True, lock=False, max_dbs=16)   # lock=False: no writer may run
+    env = lmdb.open(path, readonly=True, lock=False, max_dbs=16)  # lock=False: no writer may run
     with env.begin() as txn:
-        names = {bytes(k).decode() for k, _ in txn.cursor()}  # LMDB main database = table names
-        if "meta" not in names:
-            raise Bad("not a ragdb database" if names else "no ragdb database here")
-        tables = ("meta", "collections", "documents", "chunks", "sources", "collection_counters")
-        for n in tables:
-            if n not in names: raise Bad(f"lacks the table {n!r}")
-        t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in tables}
-        v = txn.get(b"format_version", db=t["meta"])
+        names = {bytes(k).decode("utf-8", "replace") for k, _ in txn.cursor()}  # the table names
+        if "meta" not in names: raise Bad("not a ragdb database" if names else "empty LMDB environment")
+        meta = env.open_db(b"meta", txn=txn, create=False)
+        v = txn.get(b"format_version", db=meta)
         if v is None or len(v) != 4: raise Bad("no valid format version record")
-        if struct.unpack("<I", v)[0] != 1: raise Bad(f"format version {struct.unpack('<I', v)[0]}; this reader reads version 1 only")
-        for name, value in txn.cursor(db=t["collections"]):
-            name = bytes(name).decode()
+        version = struct.unpack("<I", v)[0]
+        if version != 1: raise Bad(f"format version {version}; this reader reads version 1 only"
+                                   + (" (written by a newer ragdb)" if version > 1 else ""))
+        for n in TABLES:
+            if n not in names: raise Bad(f"lacks the table {n!r}")
+        t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in TABLES + ("vectors",) if n in names}
+        nc, ncol = txn.get(b"next_chunk_id", db=meta), txn.get(b"next_collection_id", db=meta)
+        if nc is None or len(nc) != 8 or ncol is None or len(ncol) != 4: raise Bad("bad meta id records")
+        next_chunk, next_collection = struct.unpack("<Q", nc)[0], struct.unpack("<I", ncol)[0]
+        entries = dict.fromkeys(t, 0)                    # entries seen per table, to find orphans
+        entries["meta"] = txn.stat(meta)["entries"]
+        ids_seen = set()
+        for key, value in txn.cursor(db=t["collections"]):
+            name = bytes(key).decode("utf-8")
             info = json.loads(unframe(value, f"collection {name!r}"))
-            cid = info["id"]; prefix = struct.pack(">I", cid)
-            docs = {}                                  # doc id -> chunk ids in ordinal order
-            cur = txn.cursor(db=t["documents"])
-            if cur.set_range(prefix):
-                for key, value in cur:
-                    if key[:4] != prefix: break
-                    doc = key[4:].decode("utf-8"); r = Reader(unframe(value, f"document {doc!r}"), f"document {doc!r}")
-                    _fingerprint, _source_len, flags = r.u("<Q"), r.u("<Q"), r.u("<B")
-                    if flags & ~3: raise Bad(f"document {doc!r}: unknown flags {flags}")
-                    if flags & 2: r.s()                # title
-                    r.metadata()
-                    docs[doc] = [r.u("<Q") for _ in range(r.u("<I"))]; r.end()
-            cur = txn.cursor(db=t["chunks"])
-            if not cur.set_range(prefix): continue
-            for key, value in cur:
-                if key[:4] != prefix: break
-                if len(key) != 12: raise Bad(f"chunk key of {len(key)} bytes")
-                chunk = struct.unpack(">Q", key[4:])[0]
-                r = Reader(unframe(value, f"chunk {chunk}"), f"chunk {chunk}")
+            if info["name"] != name: raise Bad(f"collection {name!r}: record names {info['name']!r}")
+            if not 1 <= info["id"] < next_collection or info["id"] in ids_seen:
+                raise Bad(f"collection {name!r}: bad or duplicate id {info['id']}")
+            ids_seen.add(info["id"]); entries["collections"] += 1
+            prefix = struct.pack(">I", info["id"])
+            docs, sources, found, seen = {}, {}, [0, 0, 0, 0, 0], set()   # found: the five counters
+            for k, v in scan(txn, t["documents"], prefix):
+                doc = k[4:].decode("utf-8"); r = Reader(unframe(v, f"document {doc!r}"), f"document {doc!r}")
+                _fingerprint, source_len, flags = r.u("<Q"), r.u("<Q"), r.u("<B")
+                if flags & ~3: raise Bad(f"document {doc!r}: unknown flags {flags}")
+                if flags & 2: r.s()                      # title
+                r.metadata()
+                docs[doc] = [r.u("<Q") for _ in range(r.u("<I"))]; r.end()
+                if flags & 1: sources[doc] = source_len
+                found[0] += 1
+            for k, v in scan(txn, t["sources"], prefix):
+                doc = k[4:].decode("utf-8"); raw = unframe(v, f"source {doc!r}"); raw.decode("utf-8")
+                if sources.pop(doc, None) != len(raw): raise Bad(f"source {doc!r}: unclaimed or wrong length")
+                found[4] += len(raw); entries["sources"] += 1
+            if sources: raise Bad(f"documents {sorted(sources)[:3]} lack their stored source")
+            for k, v in scan(txn, t["chunks"], prefix):
+                if len(k) != 12: raise Bad(f"chunk key of {len(k)} bytes")
+                chunk = struct.unpack(">Q", k[4:])[0]
+                if not 1 <= chunk < next_chunk: raise Bad(f"chunk {chunk}: id not below next_chunk_id")
+                r = Reader(unframe(v, f"chunk {chunk}"), f"chunk {chunk}")
                 doc, ordinal, start, end, tokens = r.s(), r.u("<I"), r.u("<Q"), r.u("<Q"), r.u("<I")
                 r.metadata(); text = r.s(); r.end()
                 if start > end: raise Bad(f"chunk {chunk}: span start after end")
                 ids = docs.get(doc, [])
                 if ordinal >= len(ids) or ids[ordinal] != chunk:
                     raise Bad(f"chunk {chunk}: document {doc!r} does not list it at ordinal {ordinal}")
+                found[1] += 1; found[2] += len(text.encode()); found[3] += len(v); seen.add(chunk)
                 print(json.dumps({"collection": name, "chunk": chunk, "doc": doc, "ordinal": ordinal,
                                   "span": [start, end], "tokens": tokens, "text": text}))
+            if found[1] != sum(len(ids) for ids in docs.values()): raise Bad(f"{name}: listed chunks missing")
+            c = txn.get(prefix, db=t["collection_counters"])
+            if c is not None and len(c) != 40: raise Bad(f"collection {name!r}: counters of {len(c)} bytes")
+            stored = list(struct.unpack("<5Q", c)) if c is not None else [0] * 5   # absent = all zero
+            entries["collection_counters"] += c is not None
+            entries["documents"] += found[0]; entries["chunks"] += found[1]
+            if stored != found: raise Bad(f"collection {name!r}: counters {stored} but found {found}")
+            spaces = info["settings"]["spaces"]             # Format.md §"vectors" (table may be absent)
+            for k, v in (scan(txn, t["vectors"], prefix) if "vectors" in t else ()):
+                if len(k) != 14: raise Bad(f"vector key of {len(k)} bytes")
+                space, chunk = struct.unpack(">HQ", k[4:])
+                if space >= len(spaces): raise Bad(f"vector of chunk {chunk}: no space {space}")
+                d, kind = spaces[space]["dimensions"], spaces[space]["element_type"]
+                fmt = {"float32": f"<{d}f", "float16": f"<{d}e", "int8": f"<f{d}b"}[kind]  # int8: scale, bytes
+                if len(v) != struct.calcsize(fmt): raise Bad(f"vector of chunk {chunk}: {len(v)} bytes")
+                if not all(map(math.isfinite, struct.unpack(fmt, v))):
+                    raise Bad(f"vector of chunk {chunk}: not finite")
+                if chunk not in seen: raise Bad(f"vector of chunk {chunk}, which does not exist")
+                entries["vectors"] += 1
+        for n, count in entries.items():                 # every entry belongs to a catalog collection
+            if txn.stat(t[n])["entries"] != count: raise Bad(f"table {n!r} holds entries of no collection")
 
 if __name__ == "__main__":
     if len(sys.argv) != 2: sys.exit("usage: format_reader.py DB_DIR")
     try: main(sys.argv[1])
-    except (Bad, lmdb.Error, ValueError, KeyError) as e: sys.exit(f"format_reader: {sys.argv[1]}: {e}")
+    except (Bad, lmdb.Error, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"format_reader: {sys.argv[1]}: {e}")

@@ -1,6 +1,7 @@
 public import RAGDBChunks
 import RAGDBStorage
 import Foundation
+import Synchronization
 import RAGDBText
 import RAGDBVector
 
@@ -146,11 +147,7 @@ public struct Collection: Sendable {
 
     private func write(_ documents: [DocumentInput], replacing: Bool, chunking: ChunkingSettings) throws(RAGDBError) -> WriteSummary {
         // Validate and prepare outside the transaction: the write lock is held only for I/O.
-        var prepared: [PreparedDocument] = []
-        prepared.reserveCapacity(documents.count)
-        for doc in documents {
-            prepared.append(try Self.prepare(doc, settings: settings, chunking: chunking))
-        }
+        let prepared = try Self.prepareInParallel(documents, settings: settings, chunking: chunking)
         return try write(prepared, replacing: replacing)
     }
 
@@ -408,7 +405,38 @@ public struct Collection: Sendable {
         var w = [UInt8]()
         for list in vectors { for v in list { w.append(contentsOf: withUnsafeBytes(of: v.space) { Array($0) }); for x in v.values { withUnsafeBytes(of: x.bitPattern) { w.append(contentsOf: $0) } } } }
         if !w.isEmpty { doc.attachmentsFingerprint = XXHash.xxh64(w) }
+        do {
+            try ChunkStore.encodeValues(&doc)
+        } catch {
+            throw RAGDBError(.invalidInput, error.detail, documentID: document.id)
+        }
         return PreparedDocument(document: doc, vectors: vectors)
+    }
+
+    /// Prepares `documents` (validation, chunking, compression) on every core, in order.
+    ///
+    /// - Complexity: the work of `prepare` per document, divided among
+    ///   `ProcessInfo.activeProcessorCount` threads when there are at least 32 documents.
+    static func prepareInParallel(_ documents: [DocumentInput], settings: CollectionSettings, chunking: ChunkingSettings) throws(RAGDBError) -> [PreparedDocument] {
+        let n = documents.count
+        let workers = n >= 32 ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) : 1
+        if workers == 1 {
+            var out: [PreparedDocument] = []
+            out.reserveCapacity(n)
+            for d in documents { out.append(try prepare(d, settings: settings, chunking: chunking)) }
+            return out
+        }
+        let parts = Mutex<[[Result<PreparedDocument, RAGDBError>]]>(Array(repeating: [], count: workers))
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let local = documents[n * w / workers..<n * (w + 1) / workers].map { d in
+                Result { () throws(RAGDBError) -> PreparedDocument in try prepare(d, settings: settings, chunking: chunking) }
+            }
+            parts.withLock { $0[w] = local }
+        }
+        var out: [PreparedDocument] = []
+        out.reserveCapacity(n)
+        for part in parts.withLock({ $0 }) { for r in part { out.append(try r.get()) } }
+        return out
     }
 
     /// The collection's spaces as the vector store numbers them.

@@ -10,6 +10,9 @@ public struct NewChunk: Sendable, Hashable {
     public var tokenCount: UInt32
     /// Its own metadata.
     public var metadata: Metadata
+    /// The stored (framed, compressed) record, when `ChunkStore.encodeValues` made it
+    /// ahead of the write transaction.
+    var stored: [UInt8]?
 
     /// Creates a chunk.
     public init(text: String, span: ByteSpan, tokenCount: UInt32, metadata: Metadata = [:]) {
@@ -34,6 +37,8 @@ public struct NewDocument: Sendable, Hashable {
     public var metadata: Metadata
     /// Chunks in order.
     public var chunks: [NewChunk]
+    /// The stored (framed) source, when `ChunkStore.encodeValues` made it.
+    var storedSource: [UInt8]?
     /// A fingerprint of data other stores keep for this document (its vectors), mixed into
     /// `fingerprint` so that a change there is not taken for an unchanged document.
     public var attachmentsFingerprint: UInt64 = 0
@@ -236,6 +241,25 @@ public struct ChunkStore: Sendable {
 
     // MARK: Writes
 
+    /// Encodes, compresses and frames the chunk records and the source of `document` now,
+    /// so that `put` only copies bytes into the map: callers run this on several threads
+    /// before the write transaction, which then holds the write lock for I/O only.
+    ///
+    /// - Complexity: one LZ4 compression and one XXH32 pass per chunk and for the source.
+    public static func encodeValues(_ document: inout NewDocument) throws(StorageError) {
+        var w = ByteWriter(capacity: 1024)
+        for i in document.chunks.indices {
+            w.reset()
+            let c = document.chunks[i]
+            ChunkRecord(id: ChunkID(rawValue: 0), documentID: document.id, ordinal: UInt32(i), span: c.span,
+                        tokenCount: c.tokenCount, text: c.text, metadata: c.metadata).encode(into: &w)
+            document.chunks[i].stored = try FramedValue.encode(w.bytes, policy: .whenItPays)
+        }
+        if let source = document.source {
+            document.storedSource = try FramedValue.encode(Array(source.utf8), policy: .whenItPays)
+        }
+    }
+
     /// Stores `document` in `collection`, replacing an existing document with the same id
     /// (its chunks are deleted and the new ones get fresh ids).
     ///
@@ -268,18 +292,23 @@ public struct ChunkStore: Sendable {
         for (ordinal, c) in document.chunks.enumerated() {
             let id = ChunkID(rawValue: nextChunkID)
             nextChunkID += 1
-            w.reset()
-            ChunkRecord(id: id, documentID: document.id, ordinal: UInt32(ordinal), span: c.span,
-                        tokenCount: c.tokenCount, text: c.text, metadata: c.metadata).encode(into: &w)
-            let framed = try FramedValue.encode(w.bytes, policy: .whenItPays)
-            try txn.put(framed, forKey: Self.chunkKey(collection, id), in: chunks)
+            let framed: [UInt8]
+            if let stored = c.stored {
+                framed = stored
+            } else {
+                w.reset()
+                ChunkRecord(id: id, documentID: document.id, ordinal: UInt32(ordinal), span: c.span,
+                            tokenCount: c.tokenCount, text: c.text, metadata: c.metadata).encode(into: &w)
+                framed = try FramedValue.encode(w.bytes, policy: .whenItPays)
+            }
+            try txn.putAppending(framed, forKey: Self.chunkKey(collection, id), in: chunks)
             ids.append(id)
             counters.chunks += 1
             counters.textBytes += UInt64(c.text.utf8.count)
             counters.storedChunkBytes += UInt64(framed.count)
         }
         if let source = document.source {
-            try txn.put(try FramedValue.encode(Array(source.utf8), policy: .whenItPays), forKey: docKey, in: sources)
+            try txn.put(try document.storedSource ?? FramedValue.encode(Array(source.utf8), policy: .whenItPays), forKey: docKey, in: sources)
             counters.sourceBytes += UInt64(source.utf8.count)
         }
         w.reset()

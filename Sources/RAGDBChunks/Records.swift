@@ -41,7 +41,7 @@ public struct ChunkRecord: Hashable, Sendable {
     }
 
     static func decode(id: ChunkID, raw: [UInt8]) throws(StorageError) -> ChunkRecord {
-        var r = ByteReader(raw, context: "chunk \(id)")
+        var r = ByteReader(raw, context: "chunk record")
         let doc = try r.readString32()
         let ordinal = try r.readUInt32()
         let start = try r.readUInt64()

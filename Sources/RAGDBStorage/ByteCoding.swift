@@ -53,11 +53,12 @@ public struct ByteReader {
     private let bytes: [UInt8]
     /// The read position.
     public private(set) var offset: Int
-    /// What is being decoded, for error messages ("chunk record").
-    public let context: String
+    /// What is being decoded, for error messages ("chunk record"); a static string, so
+    /// that making a reader costs nothing.
+    public let context: StaticString
 
     /// A reader over `bytes`, starting at `offset`.
-    public init(_ bytes: [UInt8], offset: Int = 0, context: String) {
+    public init(_ bytes: [UInt8], offset: Int = 0, context: StaticString) {
         self.bytes = bytes
         self.offset = offset
         self.context = context
@@ -112,7 +113,9 @@ public struct ByteReader {
     }
 
     private func utf8(_ slice: ArraySlice<UInt8>) throws(StorageError) -> String {
-        guard let s = String(validating: slice, as: UTF8.self) else { throw corrupt("invalid UTF-8") }
+        // Validating through a buffer pointer takes the standard library's fast path.
+        let s = slice.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
+        guard let s else { throw corrupt("invalid UTF-8") }
         return s
     }
 

@@ -104,6 +104,31 @@ public struct WriteTransaction: ~Copyable, TransactionReading {
         try lmdbCheck(noting(rc), "put into \(table.name)")
     }
 
+    /// Stores `value` under `key`, which the caller expects to sort after every key in the
+    /// table (new ids): appended with `MDB_APPEND`, which fills pages completely instead of
+    /// splitting them in half; falls back to an ordinary put when the key is not the last.
+    ///
+    /// - Complexity: no B-tree descent when appending; one otherwise.
+    public func putAppending(_ value: [UInt8], forKey key: [UInt8], in table: Table) throws(StorageError) {
+        var rc = key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                withVal(k) { kv in
+                    withVal(v) { vv in mdb_put(handle.pointer, table.dbi, &kv, &vv, UInt32(MDB_APPEND)) }
+                }
+            }
+        }
+        if rc == MDB_KEYEXIST {
+            // > MDB_APPEND: "Loading unsorted keys with this flag will cause a MDB_KEYEXIST
+            // > error." (lmdb.h) — nothing was written; store it the ordinary way.
+            rc = key.withUnsafeBytes { k in
+                value.withUnsafeBytes { v in
+                    withVal(k) { kv in withVal(v) { vv in mdb_put(handle.pointer, table.dbi, &kv, &vv, 0) } }
+                }
+            }
+        }
+        try lmdbCheck(noting(rc), "append to \(table.name)")
+    }
+
     /// Stores `value` under `key` only if the key is absent.
     ///
     /// - Returns: `false` (and writes nothing) when the key already exists.

@@ -97,13 +97,13 @@ public enum FramedValue {
     ///
     /// - Throws: `.corruptValue` for a short value, an unknown codec, non-zero reserved
     ///   bytes, or lengths that disagree with the value's size.
-    public static func header(of stored: RawSpan, context: String) throws(StorageError) -> FrameHeader {
-        try stored.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(StorageError) -> FrameHeader in try header(p, context: context) }
+    public static func header(of stored: RawSpan, context: @autoclosure () -> String) throws(StorageError) -> FrameHeader {
+        try stored.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(StorageError) -> FrameHeader in try header(p, context: context()) }
     }
 
-    static func header(_ p: UnsafeRawBufferPointer, context: String) throws(StorageError) -> FrameHeader {
+    static func header(_ p: UnsafeRawBufferPointer, context: @autoclosure () -> String) throws(StorageError) -> FrameHeader {
         func bad(_ detail: String) -> StorageError {
-            StorageError(.corruptValue, operation: "decode \(context)", detail: detail)
+            StorageError(.corruptValue, operation: "decode \(context())", detail: detail)
         }
         guard p.count >= headerSize else { throw bad("value of \(p.count) bytes is shorter than its header") }
         guard let codec = ValueCodec(rawValue: p[0]) else { throw bad("unknown codec \(p[0])") }
@@ -128,17 +128,17 @@ public enum FramedValue {
     /// - Complexity: one copy (raw) or one LZ4 decompression (about 0.5–1 GB/s), one XXH32
     ///   pass, one allocation of the raw size.
     /// - Throws: `.corruptValue` when anything does not match; never returns wrong bytes.
-    public static func decode(_ stored: RawSpan, context: String) throws(StorageError) -> [UInt8] {
-        try stored.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(StorageError) -> [UInt8] in try decode(p, context: context) }
+    public static func decode(_ stored: RawSpan, context: @autoclosure () -> String) throws(StorageError) -> [UInt8] {
+        try stored.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(StorageError) -> [UInt8] in try decode(p, context: context()) }
     }
 
     /// Decodes a stored value held in an array; see `decode(_:context:)`.
-    public static func decode(_ stored: [UInt8], context: String) throws(StorageError) -> [UInt8] {
-        try withBytes(stored) { (p: UnsafeRawBufferPointer) throws(StorageError) -> [UInt8] in try decode(p, context: context) }
+    public static func decode(_ stored: [UInt8], context: @autoclosure () -> String) throws(StorageError) -> [UInt8] {
+        try withBytes(stored) { (p: UnsafeRawBufferPointer) throws(StorageError) -> [UInt8] in try decode(p, context: context()) }
     }
 
-    static func decode(_ p: UnsafeRawBufferPointer, context: String) throws(StorageError) -> [UInt8] {
-        let h = try header(p, context: context)
+    static func decode(_ p: UnsafeRawBufferPointer, context: @autoclosure () -> String) throws(StorageError) -> [UInt8] {
+        let h = try header(p, context: context())
         let payload = UnsafeRawBufferPointer(rebasing: p[headerSize...])
         let raw: [UInt8]
         switch h.codec {
@@ -160,12 +160,12 @@ public enum FramedValue {
                 initialized = ok ? h.rawLength : 0
             }
             guard ok else {
-                throw StorageError(.corruptValue, operation: "decode \(context)", detail: "LZ4 payload does not decompress to \(h.rawLength) bytes")
+                throw StorageError(.corruptValue, operation: "decode \(context())", detail: "LZ4 payload does not decompress to \(h.rawLength) bytes")
             }
         }
         let sum = raw.withUnsafeBytes { XXHash.xxh32($0) }
         guard sum == h.checksum else {
-            throw StorageError(.corruptValue, operation: "decode \(context)", detail: "checksum mismatch")
+            throw StorageError(.corruptValue, operation: "decode \(context())", detail: "checksum mismatch")
         }
         return raw
     }

@@ -101,7 +101,7 @@ public struct VectorStore: Sendable {
 
     /// Stores the vector of `chunk` in `space`.
     public func put(_ values: [Float], collection: UInt32, space: StoredSpace, chunk: UInt64, _ txn: borrowing WriteTransaction) throws {
-        try txn.put(Self.encode(values, as: space.elementType), forKey: Self.key(collection, space.number, chunk), in: vectors)
+        try txn.putAppending(Self.encode(values, as: space.elementType), forKey: Self.key(collection, space.number, chunk), in: vectors)
     }
 
     /// The vector of `chunk` in `space`, decoded to floats, or `nil`.

@@ -23,9 +23,8 @@ def unframe(v, what):                                    # Format.md §"Framed v
     if codec == 0:
         if raw_len != stored_len: raise Bad(f"{what}: raw codec with raw length != stored length")
         raw = payload
-    elif raw_len == 0: raw = b""
     else:
-        if raw_len > stored_len * 255 + 16: raise Bad(f"{what}: impossible LZ4 raw length")
+        if raw_len == 0 or stored_len == 0 or raw_len > stored_len * 255 + 16: raise Bad(f"{what}: impossible LZ4 raw length")
         try: raw = lz4.block.decompress(payload, uncompressed_size=raw_len)
         except Exception as e: raise Bad(f"{what}: LZ4: {e}")
         if len(raw) != raw_len: raise Bad(f"{what}: LZ4 gave {len(raw)} bytes, header says {raw_len}")

@@ -170,10 +170,13 @@ public struct Collection: Sendable {
         let vectorStore = database.vectorStore
         let database = self.database
         let collection = id
-        let spaces = storedSpaces
+        let name = self.name
         return try rethrowingAsRAGDB {
             try database.env.write { txn in
                 var summary = WriteSummary()
+                // The spaces as stored now: another writer may have added one since this
+                // Collection value was made.
+                let spaces = try database.currentSpaces(of: name, txn)
                 var next = try database.readMeta64(Database.MetaKey.nextChunkID, txn)
                 var counters = try store.counters(of: collection, txn)
                 for p in prepared {
@@ -209,11 +212,12 @@ public struct Collection: Sendable {
     public func delete(_ ids: [String]) throws(RAGDBError) -> Int {
         let store = database.chunkStore
         let collection = id
+        let name = self.name
         return try rethrowingAsRAGDB {
             try database.env.write { txn in
                 var counters = try store.counters(of: collection, txn)
                 var deleted = 0
-                let spaceCount = settings.spaces.count
+                let spaceCount = try database.currentSpaces(of: name, txn).count
                 for id in ids {
                     guard let removed = try store.delete(id, in: collection, counters: &counters, txn) else { continue }
                     if spaceCount > 0 {
@@ -387,6 +391,9 @@ public struct Collection: Sendable {
                 guard values.allSatisfy({ $0.isFinite }) else {
                     throw RAGDBError(.invalidInput, "NaN and infinity are not allowed", field: "\(field).\(name)", documentID: document.id)
                 }
+                if settings.spaces[n].elementType == .float16, let i = values.firstIndex(where: { abs($0) > Float(Float16.greatestFiniteMagnitude) }) {
+                    throw RAGDBError(.invalidInput, "element \(i) is outside float16's range (±65504)", field: "\(field).\(name)", documentID: document.id)
+                }
                 out.append((UInt16(n), values))
             }
             return out
@@ -417,7 +424,7 @@ public struct Collection: Sendable {
     ///
     /// - Complexity: the work of `prepare` per document, divided among
     ///   `ProcessInfo.activeProcessorCount` threads when there are at least 32 documents.
-    static func prepareInParallel(_ documents: [DocumentInput], settings: CollectionSettings, chunking: ChunkingSettings) throws(RAGDBError) -> [PreparedDocument] {
+    package static func prepareInParallel(_ documents: [DocumentInput], settings: CollectionSettings, chunking: ChunkingSettings) throws(RAGDBError) -> [PreparedDocument] {
         let n = documents.count
         let workers = n >= 32 ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) : 1
         if workers == 1 {

@@ -48,6 +48,15 @@ public struct AnalyzerSettings: Codable, Sendable, Hashable {
         case stopWords = "stop_words"
         case stemmer
     }
+
+    /// Decodes stored settings; a key missing from an older record takes its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        caseFolding = try c.decodeIfPresent(Bool.self, forKey: .caseFolding) ?? true
+        diacriticsFolding = try c.decodeIfPresent(Bool.self, forKey: .diacriticsFolding) ?? true
+        stopWords = try c.decodeIfPresent(String.self, forKey: .stopWords) ?? "english"
+        stemmer = try c.decodeIfPresent(String.self, forKey: .stemmer) ?? "english"
+    }
 }
 
 /// How documents are cut into chunks unless an import says otherwise.
@@ -79,6 +88,16 @@ public struct ChunkingSettings: Codable, Sendable, Hashable {
         self.size = size
         self.overlap = overlap
     }
+
+    enum CodingKeys: String, CodingKey { case strategy, size, overlap }
+
+    /// Decodes stored settings; a key missing from an older record takes its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        strategy = try c.decodeIfPresent(Strategy.self, forKey: .strategy) ?? .fixed
+        size = try c.decodeIfPresent(Int.self, forKey: .size) ?? 128
+        overlap = try c.decodeIfPresent(Int.self, forKey: .overlap) ?? 16
+    }
 }
 
 /// Everything a collection stores about itself: its vector spaces, analyzer, chunking
@@ -99,6 +118,16 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case spaces, analyzer, chunking
         case storeSource = "store_source"
+    }
+
+    /// Decodes stored settings; a key missing from an older record takes its default, so
+    /// settings added later do not make older catalog records unreadable.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        spaces = try c.decodeIfPresent([VectorSpace].self, forKey: .spaces) ?? []
+        analyzer = try c.decodeIfPresent(AnalyzerSettings.self, forKey: .analyzer) ?? AnalyzerSettings()
+        chunking = try c.decodeIfPresent(ChunkingSettings.self, forKey: .chunking) ?? ChunkingSettings()
+        storeSource = try c.decodeIfPresent(Bool.self, forKey: .storeSource) ?? true
     }
 
     /// Throws unless every setting is in range.

@@ -143,6 +143,7 @@ public final class Database: Sendable {
                     throw RAGDBError(.alreadyExists, "collection \"\(name)\" already exists")
                 }
                 let next = try readMeta32(MetaKey.nextCollectionID, txn)
+                guard next < UInt32.max else { throw RAGDBError(.storage, "no collection ids left (next_collection_id is at its maximum)") }
                 let info = CollectionInfo(id: next, name: name, created: Int64(Date().timeIntervalSince1970), settings: settings)
                 try txn.put(try info.encode(), forKey: Array(name.utf8), in: catalog)
                 var w = ByteWriter(capacity: 4)
@@ -242,6 +243,14 @@ public final class Database: Sendable {
     }
 
     // MARK: Meta records
+
+    /// The vector spaces of collection `name` as stored in the catalog in `txn`.
+    func currentSpaces(of name: String, _ txn: borrowing some TransactionReading & ~Copyable) throws -> [StoredSpace] {
+        guard let info = try txn.withValue(forKey: Array(name.utf8), in: catalog, { v in try CollectionInfo.decode(v, name: name) }) else {
+            throw RAGDBError(.notFound, "collection \"\(name)\" was dropped")
+        }
+        return Collection(database: self, info: info).storedSpaces
+    }
 
     func readMeta32(_ key: [UInt8], _ txn: borrowing some TransactionReading & ~Copyable) throws -> UInt32 {
         guard let v = try txn.value(forKey: key, in: meta), v.count == 4 else {

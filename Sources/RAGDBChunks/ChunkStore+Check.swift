@@ -50,6 +50,20 @@ extension ChunkStore {
         }
 
         var seen = Set<UInt64>()
+        // The source of the document whose chunks are being checked (chunks of one document
+        // have consecutive ids, so one cached source serves them all).
+        var cachedSource: (id: String, bytes: [UInt8]?)? = nil
+        func sourceBytes(_ doc: String) -> [UInt8]? {
+            if let c = cachedSource, c.id == doc { return c.bytes }
+            var bytes: [UInt8]? = nil
+            if documentsWithSource.contains(doc) {
+                bytes = try? txn.withValue(forKey: Self.documentKey(collection, doc), in: sources) { v in
+                    try FramedValue.decode(v, context: "source")
+                } ?? nil
+            }
+            cachedSource = (doc, bytes)
+            return bytes
+        }
         try txn.scan(chunks, range: .prefix(prefix)) { key, value in
             checked += 1
             var k = KeyReader(key)
@@ -73,6 +87,15 @@ extension ChunkStore {
             actual.chunks += 1
             actual.textBytes += UInt64(record.text.utf8.count)
             actual.storedChunkBytes += UInt64(value.byteCount)
+            if record.span.count != UInt64(record.text.utf8.count) {
+                report(Damage(table: "chunks", entry: entry, detail: "span \(record.span) does not have the text's length"))
+            } else if let source = sourceBytes(record.documentID) {
+                if record.span.end > UInt64(source.count) {
+                    report(Damage(table: "chunks", entry: entry, detail: "span \(record.span) ends past the source"))
+                } else if !source[Int(record.span.start)..<Int(record.span.end)].elementsEqual(record.text.utf8) {
+                    report(Damage(table: "chunks", entry: entry, detail: "text differs from the source bytes at its span"))
+                }
+            }
             if let (doc, ordinal) = claimed[raw] {
                 if doc != record.documentID || ordinal != record.ordinal {
                     report(Damage(table: "chunks", entry: entry,
@@ -97,6 +120,9 @@ extension ChunkStore {
             do {
                 let raw = try FramedValue.decode(value, context: "source")
                 actual.sourceBytes += UInt64(raw.count)
+                if String(validating: raw, as: UTF8.self) == nil {
+                    report(Damage(table: "sources", entry: entry, detail: "not valid UTF-8"))
+                }
                 if !documentsWithSource.contains(id) {
                     report(Damage(table: "sources", entry: entry, detail: "source without a document that claims it"))
                 } else if sourceLengths[id] != UInt64(raw.count) {

@@ -66,8 +66,12 @@ enum MetadataCoding {
     static func read(from r: inout ByteReader) throws(StorageError) -> Metadata {
         let count = Int(try r.readUInt16())
         var metadata = Metadata(minimumCapacity: count)
+        var previous: String? = nil
         for _ in 0..<count {
             let key = try r.readString16()
+            guard (1...255).contains(key.utf8.count) else { throw r.corrupt("metadata name of \(key.utf8.count) bytes") }
+            if let previous, !previous.utf8.lexicographicallyPrecedes(key.utf8) { throw r.corrupt("metadata names out of order") }
+            previous = key
             let tag = try r.readUInt8()
             let value: MetadataValue
             switch tag {

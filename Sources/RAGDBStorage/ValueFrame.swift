@@ -117,7 +117,7 @@ public enum FramedValue {
         if codec == .raw && raw != stored { throw bad("raw value with raw length \(raw) ≠ stored length \(stored)") }
         // LZ4 expands at most 255× (lz4_Block_format.md), and its API takes Int32 sizes: a
         // larger claim is damage, refused before allocating anything.
-        if codec == .lz4 && (raw > stored * 255 + 16 || raw > Int(Int32.max) || stored > Int(Int32.max)) {
+        if codec == .lz4 && (raw == 0 || stored == 0 || raw > stored * 255 + 16 || raw > Int(Int32.max) || stored > Int(Int32.max)) {
             throw bad("LZ4 raw length \(raw) is impossible for \(stored) payload bytes")
         }
         return FrameHeader(codec: codec, rawLength: raw, storedLength: stored, checksum: checksum)
@@ -147,7 +147,7 @@ public enum FramedValue {
         case .lz4:
             var ok = true
             raw = [UInt8](unsafeUninitializedCapacity: h.rawLength) { buffer, initialized in
-                guard h.rawLength > 0, payload.count > 0, payload.count <= Int(Int32.max) else { ok = h.rawLength == 0; initialized = 0; return }
+                guard h.rawLength > 0, payload.count > 0 else { ok = false; initialized = 0; return }
                 let n = LZ4_decompress_safe(
                     payload.baseAddress!.assumingMemoryBound(to: CChar.self),
                     UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),

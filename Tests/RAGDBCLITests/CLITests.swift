@@ -220,3 +220,69 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
 extension Tag {
     @Tag static var slow: Self
 }
+
+/// Whether python3 with the lmdb, lz4 and xxhash modules is available for the
+/// cross-language format test.
+let pythonFormatReaderAvailable: Bool = {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import lmdb, lz4.block, xxhash"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return false }
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}()
+
+/// The repository root, found from this source file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+@Suite struct FormatReaderTests {
+    @Test("a reader written from Format.md alone (Tests/format_reader.py) reads what ragdb wrote",
+          .enabled(if: pythonFormatReaderAvailable, "python3 with lmdb, lz4 and xxhash is not installed"))
+    func pythonReader() throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            var rng = SeededGenerator(seed: 21)
+            var lines: [String] = []
+            for i in 0..<40 {
+                let text = (0..<5).map { _ in generatedText(words: 30, using: &rng) + "." }.joined(separator: " ")
+                let obj: [String: Any] = ["id": "d\(i)", "text": text, "metadata": ["n": i, "f": 1.5, "b": true, "tags": ["x", "ÿ"], "s": "v"]]
+                lines.append(String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
+            }
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            #expect(try runRAGDB(["import", db, "--collection", "c", "--chunk-size", "20", "--chunk-overlap", "4", dir + "/in.jsonl"]).status == 0)
+            try writeNpy((0..<3).map { r in (0..<4).map { Float(r * 4 + $0) } }, to: dir + "/v.npy", half: true)
+            try Data("{\"id\": \"v0\", \"text\": \"a\"}\n{\"id\": \"v1\", \"text\": \"b\"}\n{\"id\": \"v2\", \"text\": \"c\"}\n".utf8)
+                .write(to: URL(fileURLWithPath: dir + "/v.jsonl"))
+            #expect(try runRAGDB(["import", db, "--collection", "vec", "--chunker", "none", "--vectors", "e=" + dir + "/v.npy",
+                                  "--vector-type", "float16", dir + "/v.jsonl"]).status == 0)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", repositoryRoot + "/Tests/format_reader.py", db]
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(errors)")
+            // Every chunk the reader saw matches the library's view of it.
+            let database = try Database.open(at: db)
+            let c = try database.collection("c")
+            var seen = 0
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+                let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                guard obj["collection"] as? String == "c" else { continue }
+                let id = ChunkIdentifier(rawValue: UInt64(try #require(obj["chunk"] as? Int)))
+                let chunk = try #require(try c.chunk(id))
+                #expect(obj["text"] as? String == chunk.text)
+                #expect(obj["doc"] as? String == chunk.documentID)
+                #expect((obj["span"] as? [Int]) == [Int(chunk.span.start), Int(chunk.span.end)])
+                seen += 1
+            }
+            #expect(UInt64(seen) == (try c.counters().chunks))
+        }
+    }
+}

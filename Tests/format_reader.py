@@ -95,14 +95,18 @@ def main(path):
             ids_seen.add(info["id"]); entries["collections"] += 1
             prefix = struct.pack(">I", info["id"])
             docs, sources, found, seen = {}, {}, [0, 0, 0, 0, 0], set()   # found: the five counters
+            in_chunk = {}                                # chunk id -> source length (flag bit 2)
             for k, v in scan(txn, t["documents"], prefix):
                 doc = k[4:].decode("utf-8"); r = Reader(unframe(v, f"document {doc!r}"), f"document {doc!r}")
                 _fingerprint, source_len, flags = r.u("<Q"), r.u("<Q"), r.u("<B")
-                if flags & ~3: raise Bad(f"document {doc!r}: unknown flags {flags}")
+                if flags & ~7 or flags & 5 == 5: raise Bad(f"document {doc!r}: unknown flags {flags}")
                 if flags & 2: r.s()                      # title
                 r.metadata()
                 docs[doc] = [r.u("<Q") for _ in range(r.u("<I"))]; r.end()
                 if flags & 1: sources[doc] = source_len
+                if flags & 4:                            # the text is the first chunk's
+                    if not docs[doc]: raise Bad(f"document {doc!r}: text in a first chunk, but no chunks")
+                    in_chunk[docs[doc][0]] = source_len
                 found[0] += 1
             for k, v in scan(txn, t["sources"], prefix):
                 doc = k[4:].decode("utf-8"); raw = unframe(v, f"source {doc!r}"); raw.decode("utf-8")
@@ -116,7 +120,8 @@ def main(path):
                 r = Reader(unframe(v, f"chunk {chunk}"), f"chunk {chunk}")
                 doc, ordinal, start, end, tokens = r.s(), r.u("<I"), r.u("<Q"), r.u("<Q"), r.u("<I")
                 r.metadata(); text = r.s(); r.end()
-                if start > end: raise Bad(f"chunk {chunk}: span start after end")
+                if start > end or end - start != len(text.encode()): raise Bad(f"chunk {chunk}: span does not fit its text")
+                if chunk in in_chunk and (start, end) != (0, in_chunk[chunk]): raise Bad(f"chunk {chunk}: holds a source but spans {start}..{end}")
                 ids = docs.get(doc, [])
                 if ordinal >= len(ids) or ids[ordinal] != chunk:
                     raise Bad(f"chunk {chunk}: document {doc!r} does not list it at ordinal {ordinal}")

@@ -344,7 +344,7 @@ public struct Collection: Sendable {
                             chunks.append(c)
                         }
                     }
-                    let source = doc.hasSource ? try store.source(of: doc.id, in: collection, txn) : nil
+                    let source = doc.sourceAvailable ? try store.source(of: doc.id, in: collection, txn) : nil
                     return try body(doc, chunks, source) ? .next : .stop
                 }
             }

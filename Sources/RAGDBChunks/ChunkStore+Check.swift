@@ -19,6 +19,7 @@ extension ChunkStore {
         // chunk id → (document id, ordinal) as the documents claim them
         var claimed: [UInt64: (String, UInt32)] = [:]
         var documentsWithSource = Set<String>()
+        var sourceInFirstChunk: [String: UInt64] = [:]
         var sourceLengths: [String: UInt64] = [:]
 
         try txn.scan(documents, range: .prefix(prefix)) { key, value in
@@ -46,6 +47,7 @@ extension ChunkStore {
                 documentsWithSource.insert(id)
                 sourceLengths[id] = record.sourceLength
             }
+            if record.sourceIsFirstChunk { sourceInFirstChunk[id] = record.sourceLength }
             return .next
         }
 
@@ -95,6 +97,10 @@ extension ChunkStore {
                 } else if !source[Int(record.span.start)..<Int(record.span.end)].elementsEqual(record.text.utf8) {
                     report(Damage(table: "chunks", entry: entry, detail: "text differs from the source bytes at its span"))
                 }
+            }
+            if record.ordinal == 0, let length = sourceInFirstChunk[record.documentID],
+               record.span.start != 0 || record.span.end != length {
+                report(Damage(table: "chunks", entry: entry, detail: "holds its document's source but spans \(record.span), not 0..<\(length)"))
             }
             if let (doc, ordinal) = claimed[raw] {
                 if doc != record.documentID || ordinal != record.ordinal {

@@ -39,6 +39,11 @@ public struct NewDocument: Sendable, Hashable {
     public var chunks: [NewChunk]
     /// The stored (framed) source, when `ChunkStore.encodeValues` made it.
     var storedSource: [UInt8]?
+    /// Whether the source is exactly the first chunk's text (then it is stored once, as
+    /// that chunk).
+    var sourceIsFirstChunk: Bool {
+        source != nil && chunks.first.map { $0.span.start == 0 && $0.span.end == sourceLength } == true
+    }
     /// A fingerprint of data other stores keep for this document (its vectors), mixed into
     /// `fingerprint` so that a change there is not taken for an unchanged document.
     public var attachmentsFingerprint: UInt64 = 0
@@ -54,21 +59,26 @@ public struct NewDocument: Sendable, Hashable {
         self.chunks = chunks
     }
 
-    /// XXH64 over a canonical encoding of every field: equal fingerprints mean equal
-    /// documents, so an upsert of an unchanged document writes nothing.
+    /// XXH64 over a canonical encoding of every field, in which each text is replaced by its
+    /// own XXH64 (so no text is copied): equal fingerprints mean equal documents, so an
+    /// upsert of an unchanged document writes nothing.
     ///
-    /// - Complexity: one pass over all text; one buffer of the document's size.
+    /// - Complexity: one XXH64 pass over each text (about 8 bytes per cycle); one small buffer.
     public var fingerprint: UInt64 {
-        var w = ByteWriter(capacity: Int(sourceLength) + 64 * (chunks.count + 1))
+        func h(_ text: String) -> UInt64 {
+            var t = text
+            return t.withUTF8 { XXHash.xxh64(UnsafeRawBufferPointer($0)) }
+        }
+        var w = ByteWriter(capacity: 64 + 48 * (chunks.count + 1))
         w.write(attachmentsFingerprint)
         w.writeString32(id)
-        w.write(UInt8(title == nil ? 0 : 1)); if let title { w.writeString32(title) }
-        w.write(UInt8(source == nil ? 0 : 1)); if let source { w.writeString32(source) }
+        w.write(UInt8(title == nil ? 0 : 1)); if let title { w.write(h(title)) }
+        w.write(UInt8(source == nil ? 0 : 1)); if let source { w.write(h(source)) }
         w.write(sourceLength)
         MetadataCoding.write(metadata, into: &w)
         w.write(UInt32(chunks.count))
         for c in chunks {
-            w.writeString32(c.text)
+            w.write(h(c.text))
             w.write(c.span.start); w.write(c.span.end); w.write(c.tokenCount)
             MetadataCoding.write(c.metadata, into: &w)
         }
@@ -181,14 +191,24 @@ public struct ChunkStore: Sendable {
     }
 
     /// The stored source text of document `id`, or `nil` if none is stored.
+    ///
+    /// - Complexity: one look-up and decode in `sources`; for a document whose source is its
+    ///   first chunk, one more look-up of the document and one of the chunk.
     public func source(of id: String, in collection: CollectionID, _ txn: borrowing some TransactionReading & ~Copyable) throws -> String? {
-        try txn.withValue(forKey: Self.documentKey(collection, id), in: sources) { value in
+        if let s = try txn.withValue(forKey: Self.documentKey(collection, id), in: sources, { value in
             let raw = try FramedValue.decode(value, context: "source")
             guard let s = String(validating: raw, as: UTF8.self) else {
                 throw StorageError(.corruptValue, operation: "decode source", detail: "invalid UTF-8")
             }
             return s
+        }) {
+            return s
         }
+        guard let doc = try document(id, in: collection, txn), doc.sourceIsFirstChunk else { return nil }
+        guard let first = try chunk(doc.chunkIDs[0], in: collection, txn) else {
+            throw StorageError(.corruptValue, operation: "read source", detail: "first chunk \(doc.chunkIDs[0]) is missing")
+        }
+        return first.text
     }
 
     /// The counters of `collection` (all zero for a collection never written).
@@ -255,7 +275,7 @@ public struct ChunkStore: Sendable {
                         tokenCount: c.tokenCount, text: c.text, metadata: c.metadata).encode(into: &w)
             document.chunks[i].stored = try FramedValue.encode(w.bytes, policy: .whenItPays)
         }
-        if let source = document.source {
+        if let source = document.source, !document.sourceIsFirstChunk {
             document.storedSource = try FramedValue.encode(Array(source.utf8), policy: .whenItPays)
         }
     }
@@ -307,14 +327,17 @@ public struct ChunkStore: Sendable {
             counters.textBytes += UInt64(c.text.utf8.count)
             counters.storedChunkBytes += UInt64(framed.count)
         }
-        if let source = document.source {
+        let sourceInChunk = document.sourceIsFirstChunk
+        if let source = document.source, !sourceInChunk {
             try txn.put(try document.storedSource ?? FramedValue.encode(Array(source.utf8), policy: .whenItPays), forKey: docKey, in: sources)
             counters.sourceBytes += UInt64(source.utf8.count)
         }
         w.reset()
-        DocumentRecord(id: document.id, title: document.title, fingerprint: fingerprint,
-                       sourceLength: document.sourceLength, hasSource: document.source != nil,
-                       metadata: document.metadata, chunkIDs: ids).encode(into: &w)
+        var record = DocumentRecord(id: document.id, title: document.title, fingerprint: fingerprint,
+                                    sourceLength: document.sourceLength, hasSource: document.source != nil && !sourceInChunk,
+                                    metadata: document.metadata, chunkIDs: ids)
+        record.sourceIsFirstChunk = sourceInChunk
+        record.encode(into: &w)
         try txn.put(try FramedValue.encode(w.bytes, policy: .whenItPays), forKey: docKey, in: documents)
         counters.documents += 1
         return PutResult(outcome: outcome, removed: removed, assigned: ids)

@@ -69,6 +69,11 @@ public struct DocumentRecord: Hashable, Sendable {
     public var sourceLength: UInt64
     /// Whether the source text is stored in the `sources` table.
     public var hasSource: Bool
+    /// Whether the source text is stored as the text of the first chunk, whose span is the
+    /// whole source (chunker `none`): kept once instead of twice.
+    public var sourceIsFirstChunk: Bool = false
+    /// Whether the source text can be read back (from either place).
+    public var sourceAvailable: Bool { hasSource || sourceIsFirstChunk }
     /// The document's metadata.
     public var metadata: Metadata
     /// Its chunks, in ordinal order.
@@ -90,7 +95,7 @@ public struct DocumentRecord: Hashable, Sendable {
     func encode(into w: inout ByteWriter) {
         w.write(fingerprint)
         w.write(sourceLength)
-        w.write(UInt8((hasSource ? 1 : 0) | (title != nil ? 2 : 0)))
+        w.write(UInt8((hasSource ? 1 : 0) | (title != nil ? 2 : 0) | (sourceIsFirstChunk ? 4 : 0)))
         if let title { w.writeString32(title) }
         MetadataCoding.write(metadata, into: &w)
         w.write(UInt32(chunkIDs.count))
@@ -102,7 +107,7 @@ public struct DocumentRecord: Hashable, Sendable {
         let fingerprint = try r.readUInt64()
         let sourceLength = try r.readUInt64()
         let flags = try r.readUInt8()
-        guard flags & ~3 == 0 else { throw r.corrupt("unknown document flags \(flags)") }
+        guard flags & ~7 == 0, flags & 5 != 5 else { throw r.corrupt("unknown document flags \(flags)") }
         let title = flags & 2 != 0 ? try r.readString32() : nil
         let metadata = try MetadataCoding.read(from: &r)
         let n = Int(try r.readUInt32())
@@ -111,8 +116,11 @@ public struct DocumentRecord: Hashable, Sendable {
         ids.reserveCapacity(n)
         for _ in 0..<n { ids.append(ChunkID(rawValue: try r.readUInt64())) }
         try r.expectEnd()
-        return DocumentRecord(id: id, title: title, fingerprint: fingerprint, sourceLength: sourceLength,
-                              hasSource: flags & 1 != 0, metadata: metadata, chunkIDs: ids)
+        var record = DocumentRecord(id: id, title: title, fingerprint: fingerprint, sourceLength: sourceLength,
+                                    hasSource: flags & 1 != 0, metadata: metadata, chunkIDs: ids)
+        record.sourceIsFirstChunk = flags & 4 != 0
+        if record.sourceIsFirstChunk && ids.isEmpty { throw r.corrupt("source in the first chunk, but no chunks") }
+        return record
     }
 }
 

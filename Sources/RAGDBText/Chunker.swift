@@ -30,7 +30,8 @@ public enum Chunker: Hashable, Sendable {
     /// never split (one larger than `size` becomes a chunk of its own); other blocks are
     /// packed up to `size` tokens and cut by sentences when larger.
     case markdown(size: Int)
-    /// The whole document as one chunk (empty documents have none).
+    /// The whole document, surrounding whitespace included, as one chunk (a document with
+    /// no token has none).
     case none
 
     /// Cuts `text` into chunks.
@@ -42,13 +43,17 @@ public enum Chunker: Hashable, Sendable {
 
     /// Cuts the bytes of `text` into chunks; see `chunks(of:)`.
     public func chunks(of text: UnsafeBufferPointer<UInt8>) -> [ChunkSpan] {
+        if case .none = self {
+            let n = countTokens(text)
+            return n == 0 ? [] : [ChunkSpan(start: 0, end: text.count, tokenCount: n)]
+        }
         var tokens: [TokenSpan] = []
         tokens.reserveCapacity(text.count / 5 + 1)
         tokenize(text, into: &tokens)
         guard !tokens.isEmpty else { return [] }
         switch self {
         case .none:
-            return [ChunkSpan(start: tokens.first!.start, end: tokens.last!.end, tokenCount: tokens.count)]
+            return []  // handled above
         case .fixed(let size, let overlap):
             return Self.windows(tokens[...], size: size, overlap: overlap)
         case .sentences(let size):

@@ -33,6 +33,26 @@ public func tokenize(_ text: UnsafeBufferPointer<UInt8>, into tokens: inout [Tok
     }
 }
 
+/// The number of tokens in `text` (as `tokenize` counts them), without recording them.
+///
+/// - Complexity: O(*n*) over the bytes; no allocation.
+public func countTokens(_ text: UnsafeBufferPointer<UInt8>) -> Int {
+    var count = 0
+    var inWord = false
+    for b in text {
+        if isWordByte(b) {
+            if !inWord { count += 1; inWord = true }
+        } else {
+            inWord = false
+            if !isSpace(b) { count += 1 }
+        }
+    }
+    return count
+}
+
+/// The number of tokens in `text`.
+public func countTokens(_ text: [UInt8]) -> Int { text.withUnsafeBufferPointer { countTokens($0) } }
+
 /// The tokens of `text`.
 public func tokenize(_ text: [UInt8]) -> [TokenSpan] {
     var out: [TokenSpan] = []

@@ -71,7 +71,7 @@ private func pieces(_ c: Chunker, _ s: String) -> [String] {
 
     @Test("none returns the document trimmed of outer whitespace; empty text has no chunks")
     func noneAndEmpty() {
-        #expect(pieces(.none, "  hello world \n") == ["hello world"])
+        #expect(pieces(.none, "  hello world \n") == ["  hello world \n"])
         #expect(pieces(.none, " \n\t ").isEmpty)
         #expect(pieces(.fixed(size: 4, overlap: 1), "").isEmpty)
     }
@@ -92,7 +92,9 @@ private func pieces(_ c: Chunker, _ s: String) -> [String] {
         let b = text(s)
         let tokens = tokenize(b)
         let starts = Set(tokens.map(\.start)), ends = Set(tokens.map(\.end))
-        for c in [Chunker.fixed(size: 16, overlap: 4), .sentences(size: 20), .markdown(size: 24), .none] {
+        let whole = Chunker.none.chunks(of: b)
+        #expect(whole == [ChunkSpan(start: 0, end: b.count, tokenCount: tokens.count)])
+        for c in [Chunker.fixed(size: 16, overlap: 4), .sentences(size: 20), .markdown(size: 24)] {
             let chunks = c.chunks(of: b)
             #expect(!chunks.isEmpty)
             for ch in chunks {

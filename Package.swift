@@ -58,6 +58,8 @@ let package = Package(
             name: "RAGDBTests", dependencies: ["RAGDB", "RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),
         .testTarget(
+            name: "RAGDBImportTests", dependencies: ["RAGDBImport", "RAGDBTestSupport"], swiftSettings: strict),
+        .testTarget(
             name: "RAGDBCLITests", dependencies: ["RAGDBCLI", "RAGDB", "RAGDBTestSupport"],
             swiftSettings: strict),
     ]

@@ -1,7 +1,8 @@
 import RAGDB
 
-/// Any JSON value, decoded strictly: integers stay integers, `true` stays a boolean.
-enum JSONValue: Decodable, Equatable, Sendable {
+/// Any JSON value, as `JSONParser` reads it: integer literals stay integers, `true` stays a
+/// boolean.
+enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -9,17 +10,6 @@ enum JSONValue: Decodable, Equatable, Sendable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int64.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
-    }
 
     /// The JSON type's name, for error messages.
     var kind: String {

@@ -13,12 +13,17 @@ enum JSONLParser {
         func fail(_ code: ImportError.Code, _ field: String?, _ detail: String) -> ImportError {
             ImportError(code, file: loc.file, line: loc.line, field: field, detail: detail)
         }
-        guard String(validating: line, as: UTF8.self) != nil else { throw fail(.invalidUTF8, nil, "invalid UTF-8") }
+        let parsed: Result<JSONValue, JSONParser.Failure> = line.withUnsafeBufferPointer { b in
+            Result { () throws(JSONParser.Failure) in try JSONParser.parse(b) }
+        }
         let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(line))
-        } catch {
-            throw fail(.malformedJSON, nil, "malformed JSON")
+        switch parsed {
+        case .success(let v): value = v
+        case .failure(.malformed(let offset, let reason)):
+            if reason.hasPrefix("invalid UTF-8") || String(validating: line, as: UTF8.self) == nil {
+                throw fail(.invalidUTF8, nil, "invalid UTF-8")
+            }
+            throw fail(.malformedJSON, nil, "malformed JSON at byte \(offset + 1): \(reason)")
         }
         guard case .object(let obj) = value else { throw fail(.badField, nil, "expected a JSON object, found \(value.kind)") }
         let id: String

@@ -485,7 +485,8 @@ public struct Collection: Sendable {
             }
         } else {
             for span in chunking.chunker.chunks(of: source) {
-                let text = String(decoding: source[span.start..<span.end], as: UTF8.self)
+                // A chunk that is the whole text shares the document's string.
+                let text = span.start == 0 && span.end == source.count ? doc.text : String(decoding: source[span.start..<span.end], as: UTF8.self)
                 chunks.append(NewChunk(text: text, span: ByteSpan(start: UInt64(span.start), end: UInt64(span.end)),
                                        tokenCount: UInt32(span.tokenCount)))
             }

@@ -167,16 +167,15 @@ public struct Importer: Sendable {
         summary.dryRun = options.dryRun
         var doneBytes = 0
         var batch = Batch()
+        // Batch k is written on a background thread while batch k+1 is read and prepared.
+        let writer = collection.map { PipelinedWriter(collection: $0, replacing: true) }
+        defer { writer?.drain() }
         func flush() throws {
             guard !batch.records.isEmpty else { return }
             let prepared = try prepare(batch, settings: settings, chunking: chunking, summary: &summary, problem: problem)
-            if let collection, !prepared.isEmpty {
-                let s = try collection.write(prepared, replacing: true)
-                summary.inserted += s.inserted
-                summary.replaced += s.replaced
-                summary.unchanged += s.unchanged
-                summary.chunks += s.chunksWritten
-            } else {
+            if let writer, !prepared.isEmpty {
+                try writer.submit(prepared)
+            } else if writer == nil {
                 summary.chunks += prepared.reduce(0) { $0 + $1.chunkCount }
             }
             batch = Batch()
@@ -211,6 +210,13 @@ public struct Importer: Sendable {
             doneBytes += file.offset
             progress(ImportProgress(bytesRead: doneBytes, totalBytes: total, documents: summary.documents + summary.errors,
                                     elapsed: Date().timeIntervalSince(start)))
+        }
+        if let writer {
+            let s = try writer.finish()
+            summary.inserted += s.inserted
+            summary.replaced += s.replaced
+            summary.unchanged += s.unchanged
+            summary.chunks += s.chunksWritten
         }
         for s in sidecars where s.reader.rowsRead != s.reader.rows {
             throw ImportError(.badSidecar, file: s.reader.path, line: 0,

@@ -72,7 +72,10 @@ final class InputFile {
     /// - Returns: `false` at the end of the file.
     func nextLine(_ body: (ArraySlice<UInt8>) throws -> Void) throws -> Bool {
         while true {
-            if let nl = buffer[start..<end].firstIndex(of: 0x0A) {
+            let found = buffer.withUnsafeBytes { p in
+                memchr(p.baseAddress! + start, 0x0A, end - start).map { UnsafeRawPointer($0) - UnsafeRawPointer(p.baseAddress!) }
+            }
+            if let nl = found {
                 var lineEnd = nl
                 if lineEnd > start && buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
                 lineNumber += 1

@@ -119,42 +119,49 @@ struct JSONParser {
     private mutating func string() throws(Failure) -> String {
         i += 1  // opening quote
         let start = i
-        // Fast path: no escape before the closing quote.
-        while i < bytes.count {
+        var out: [UInt8]? = nil  // used only once an escape is met
+        var runStart = i
+        let quote = SIMD16<UInt8>(repeating: 0x22), backslash = SIMD16<UInt8>(repeating: 0x5C)
+        let space = SIMD16<UInt8>(repeating: 0x20)
+        let raw = UnsafeRawBufferPointer(bytes)
+        while true {
+            // Skip 16 bytes at a time while none is a quote, a backslash or a control byte.
+            while i + 16 <= bytes.count {
+                let v = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+                if any((v .== quote) .| (v .== backslash) .| (v .< space)) { break }
+                i += 16
+            }
+            while i < bytes.count && bytes[i] != 0x22 && bytes[i] != 0x5C && bytes[i] >= 0x20 { i += 1 }
+            guard i < bytes.count else { throw fail("unterminated string") }
             let b = bytes[i]
-            if b == UInt8(ascii: "\"") {
-                let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+            if b == 0x22 {
+                let s: String?
+                if var o = out {
+                    o.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
+                    s = String(validating: o, as: UTF8.self)
+                } else {
+                    s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+                }
                 guard let s else { throw fail("invalid UTF-8 in a string") }
                 i += 1
                 return s
             }
-            if b == UInt8(ascii: "\\") { break }
             if b < 0x20 { throw fail("control character in a string") }
-            i += 1
-        }
-        var out = [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<i]))
-        out.reserveCapacity(out.count + 64)
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == UInt8(ascii: "\"") {
-                i += 1
-                guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
-                return s
-            }
-            if b < 0x20 { throw fail("control character in a string") }
-            if b != UInt8(ascii: "\\") { out.append(b); i += 1; continue }
+            // A backslash: copy the run before it, then decode the escape.
+            if out == nil { out = []; out!.reserveCapacity(i - start + 256) }
+            out!.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
             guard i + 1 < bytes.count else { throw fail("unexpected end") }
             let e = bytes[i + 1]
             i += 2
             switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "\""): out!.append(0x22)
+            case UInt8(ascii: "\\"): out!.append(0x5C)
+            case UInt8(ascii: "/"): out!.append(0x2F)
+            case UInt8(ascii: "b"): out!.append(0x08)
+            case UInt8(ascii: "f"): out!.append(0x0C)
+            case UInt8(ascii: "n"): out!.append(0x0A)
+            case UInt8(ascii: "r"): out!.append(0x0D)
+            case UInt8(ascii: "t"): out!.append(0x09)
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if (0xD800...0xDBFF).contains(scalar) {
@@ -168,12 +175,12 @@ struct JSONParser {
                 } else if (0xDC00...0xDFFF).contains(scalar) {
                     throw fail("unpaired surrogate escape")
                 }
-                out.append(contentsOf: Unicode.UTF8.encode(Unicode.Scalar(scalar)!)!)
+                out!.append(contentsOf: Unicode.UTF8.encode(Unicode.Scalar(scalar)!)!)
             default:
                 throw fail("invalid escape")
             }
+            runStart = i
         }
-        throw fail("unterminated string")
     }
 
     private mutating func hex4() throws(Failure) -> UInt32 {

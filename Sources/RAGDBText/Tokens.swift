@@ -37,18 +37,22 @@ public func tokenize(_ text: UnsafeBufferPointer<UInt8>, into tokens: inout [Tok
 ///
 /// - Complexity: O(*n*) over the bytes; no allocation.
 public func countTokens(_ text: UnsafeBufferPointer<UInt8>) -> Int {
+    // Branch-free: a byte starts a token when it is punctuation, or a word byte after a
+    // non-word byte. `startsToken[previous class * 3 + class]` says which.
     var count = 0
-    var inWord = false
+    var previous: UInt8 = 0
     for b in text {
-        if isWordByte(b) {
-            if !inWord { count += 1; inWord = true }
-        } else {
-            inWord = false
-            if !isSpace(b) { count += 1 }
-        }
+        let c = byteClass[Int(b)]
+        count &+= Int(startsToken[Int(previous &* 3 &+ c)])
+        previous = c
     }
     return count
 }
+
+/// Byte classes: 0 whitespace, 1 word byte, 2 punctuation or symbol.
+let byteClass: [UInt8] = (0...255).map { b in isSpace(UInt8(b)) ? 0 : isWordByte(UInt8(b)) ? 1 : 2 }
+/// Whether a byte of class `c` after one of class `p` starts a token, at index `p * 3 + c`.
+let startsToken: [UInt8] = [0, 1, 1,  0, 0, 1,  0, 1, 1]
 
 /// The number of tokens in `text`.
 public func countTokens(_ text: [UInt8]) -> Int { text.withUnsafeBufferPointer { countTokens($0) } }

@@ -18,17 +18,14 @@ public struct TokenSpan: Hashable, Sendable {
 public func tokenize(_ text: UnsafeBufferPointer<UInt8>, into tokens: inout [TokenSpan]) {
     let n = text.count
     var i = 0
-    while i < n {
-        let b = text[i]
-        if isSpace(b) { i += 1; continue }
-        if isWordByte(b) {
+    byteClass.withUnsafeBufferPointer { cls in
+        while i < n {
+            let c = cls[Int(text[i])]
+            if c == 0 { i += 1; continue }
             let start = i
             i += 1
-            while i < n && isWordByte(text[i]) { i += 1 }
+            if c == 1 { while i < n && cls[Int(text[i])] == 1 { i += 1 } }
             tokens.append(TokenSpan(start: start, end: i))
-        } else {
-            tokens.append(TokenSpan(start: i, end: i + 1))
-            i += 1
         }
     }
 }

@@ -457,9 +457,10 @@ public struct Collection: Sendable {
             throw RAGDBError(.invalidInput, "document id must be 1–\(ChunkStore.maximumDocumentIDLength) bytes of UTF-8, got \(idBytes)", field: "id")
         }
         try validate(doc.metadata, field: "metadata", documentID: doc.id)
-        let source = Array(doc.text.utf8)
+        let sourceLength = doc.text.utf8.count
         var chunks: [NewChunk] = []
         if let inputs = doc.chunks {
+            let source = Array(doc.text.utf8)
             var searchFrom = 0
             for (i, c) in inputs.enumerated() {
                 let field = "chunks[\(i)]"
@@ -484,15 +485,20 @@ public struct Collection: Sendable {
                 chunks.append(NewChunk(text: c.text, span: span, tokenCount: c.tokenCount ?? UInt32(tokenize(text).count), metadata: c.metadata))
             }
         } else {
-            for span in chunking.chunker.chunks(of: source) {
-                // A chunk that is the whole text shares the document's string.
-                let text = span.start == 0 && span.end == source.count ? doc.text : String(decoding: source[span.start..<span.end], as: UTF8.self)
-                chunks.append(NewChunk(text: text, span: ByteSpan(start: UInt64(span.start), end: UInt64(span.end)),
-                                       tokenCount: UInt32(span.tokenCount)))
+            // Cut the text where it lies (no copy of the document's bytes).
+            var text = doc.text
+            chunks = text.withUTF8 { source in
+                chunking.chunker.chunks(of: source).map { span in
+                    // A chunk that is the whole text shares the document's string.
+                    let piece = span.start == 0 && span.end == source.count
+                        ? doc.text : String(decoding: UnsafeBufferPointer(rebasing: source[span.start..<span.end]), as: UTF8.self)
+                    return NewChunk(text: piece, span: ByteSpan(start: UInt64(span.start), end: UInt64(span.end)),
+                                    tokenCount: UInt32(span.tokenCount))
+                }
             }
         }
         return NewDocument(id: doc.id, title: doc.title, source: storeSource ? doc.text : nil,
-                           sourceLength: UInt64(source.count), metadata: doc.metadata, chunks: chunks)
+                           sourceLength: UInt64(sourceLength), metadata: doc.metadata, chunks: chunks)
     }
 
     static func validate(_ metadata: Metadata, field: String, documentID: String) throws(RAGDBError) {

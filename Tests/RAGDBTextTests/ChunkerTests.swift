@@ -108,3 +108,15 @@ private func pieces(_ c: Chunker, _ s: String) -> [String] {
         }
     }
 }
+
+@Suite struct CountTokensTests {
+    @Test("the vectorised token count equals the tokenizer's count at every length and alignment", arguments: [1, 2, 3])
+    func agreesWithTokenize(seed: UInt64) {
+        var rng = SeededGenerator(seed: seed)
+        let alphabet = Array(" \t\n\r\u{0B}\u{0C}aZ09_.,!-()\"'é€".utf8)
+        for length in 0..<200 {
+            let bytes = (0..<length).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            #expect(countTokens(bytes) == tokenize(bytes).count, "seed \(seed), bytes \(bytes)")
+        }
+    }
+}

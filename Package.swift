@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(
             name: "RAGDBImportTests", dependencies: ["RAGDBImport", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "RAGDBCLITests", dependencies: ["RAGDBCLI", "RAGDB", "RAGDBTestSupport"],
+            name: "RAGDBCLITests", dependencies: ["RAGDBCLI", "RAGDB", "RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),
     ]
 )

@@ -321,31 +321,49 @@ public struct Collection: Sendable {
         }
     }
 
-    /// Calls `body` with each document in id order, with its chunks (in order) when
-    /// `withChunks` is set and its stored source text (or `nil`), all from one snapshot,
-    /// until it returns `false`. What `ragdb export` reads.
+    /// A document as `forEachDocument(withChunks:_:)` hands it out.
+    public struct Export: Sendable {
+        /// The document.
+        public var document: Document
+        /// Its chunks in order (empty unless chunks were asked for).
+        public var chunks: [Chunk]
+        /// Per chunk, its dense vectors by space name (empty unless chunks were asked for).
+        public var vectors: [[String: [Float]]]
+        /// Its stored text, or `nil` when the collection does not keep sources.
+        public var source: String?
+    }
+
+    /// Calls `body` with each document in id order — with its chunks and their vectors when
+    /// `withChunks` is set, and its stored text — all from one snapshot, until it returns
+    /// `false`. What `ragdb export` reads.
     ///
-    /// - Complexity: one cursor step and decode per document, one look-up and decode per
-    ///   chunk and source.
-    public func forEachDocument(
-        withChunks: Bool, _ body: (Document, [Chunk], String?) throws -> Bool
-    ) throws(RAGDBError) {
+    /// - Complexity: one cursor step and decode per document; one look-up and decode per
+    ///   chunk, per vector and per source.
+    public func forEachDocument(withChunks: Bool, _ body: (Export) throws -> Bool) throws(RAGDBError) {
         let store = database.chunkStore
+        let vectors = database.vectorStore
         let collection = id
+        let names = settings.spaces.map(\.name)
+        let spaces = storedSpaces
         try rethrowingAsRAGDB {
             try database.env.read { txn in
                 try store.scanDocuments(of: collection, txn) { doc in
-                    var chunks: [Chunk] = []
+                    var item = Export(document: doc, chunks: [], vectors: [], source: nil)
                     if withChunks {
                         for cid in doc.chunkIDs {
                             guard let c = try store.chunk(cid, in: collection, txn) else {
                                 throw RAGDBError(.corrupt, "document lists chunk \(cid), which is missing", documentID: doc.id)
                             }
-                            chunks.append(c)
+                            item.chunks.append(c)
+                            var v: [String: [Float]] = [:]
+                            for (name, space) in zip(names, spaces) {
+                                v[name] = try vectors.vector(collection: collection.rawValue, space: space, chunk: cid.rawValue, txn)
+                            }
+                            item.vectors.append(v)
                         }
                     }
-                    let source = doc.sourceAvailable ? try store.source(of: doc.id, in: collection, txn) : nil
-                    return try body(doc, chunks, source) ? .next : .stop
+                    item.source = doc.sourceAvailable ? try store.source(of: doc.id, in: collection, txn) : nil
+                    return try body(item) ? .next : .stop
                 }
             }
         }
@@ -408,9 +426,15 @@ public struct Collection: Sendable {
             }
             vectors[0] = try check(document.vectors, field: "vectors")
         }
-        // The vectors are part of the document's content for upserts.
+        // The vectors are part of the document's content for upserts, as they will be stored
+        // (so that re-importing exported float16 or int8 vectors finds them unchanged).
         var w = [UInt8]()
-        for list in vectors { for v in list { w.append(contentsOf: withUnsafeBytes(of: v.space) { Array($0) }); for x in v.values { withUnsafeBytes(of: x.bitPattern) { w.append(contentsOf: $0) } } } }
+        for list in vectors {
+            for v in list {
+                withUnsafeBytes(of: v.space.littleEndian) { w.append(contentsOf: $0) }
+                w.append(contentsOf: VectorStore.encode(v.values, as: settings.spaces[Int(v.space)].elementType.stored))
+            }
+        }
         if !w.isEmpty { doc.attachmentsFingerprint = XXHash.xxh64(w) }
         do {
             try ChunkStore.encodeValues(&doc)

@@ -9,8 +9,10 @@ struct ExportCommand: ParsableCommand {
         abstract: "Write a collection's documents as JSONL (the import format) to standard output.",
         discussion: """
             One line per document in id order: {"id", "title", "text", "metadata"} and, with \
-            --chunks, "chunks": [{"text", "span": [start, end], "token_count", "metadata"}]. \
-            Importing the output again reproduces the same documents and chunks.
+            --chunks, "chunks": [{"text", "span": [start, end], "token_count", "metadata", \
+            "dense"}] where "dense" holds the chunk's vectors by space. Importing the output \
+            again (into a collection with the same spaces) reproduces the same documents, \
+            chunks and vectors.
 
             Example:
               ragdb export my.ragdb --collection docs --chunks > docs.jsonl
@@ -39,15 +41,20 @@ struct ExportCommand: ParsableCommand {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var buffer = Data()
         buffer.reserveCapacity(1 << 20)
-        try c.forEachDocument(withChunks: chunks) { doc, list, source in
+        try c.forEachDocument(withChunks: chunks) { item in
+            let doc = item.document, source = item.source
             var obj: [String: JSONOut] = ["id": .string(doc.id), "metadata": metadataJSON(doc.metadata)]
             if let title = doc.title { obj["title"] = .string(title) }
             if let source { obj["text"] = .string(source) }
             if chunks || source == nil {
-                let all = chunks ? list : try c.documentWithChunks(doc.id)?.chunks ?? []
-                obj["chunks"] = .array(all.map { ch in
-                    .object(["text": .string(ch.text), "span": .array([.int(Int64(ch.span.start)), .int(Int64(ch.span.end))]),
-                             "token_count": .int(Int64(ch.tokenCount)), "metadata": metadataJSON(ch.metadata)])
+                let all = chunks ? item.chunks : try c.documentWithChunks(doc.id)?.chunks ?? []
+                obj["chunks"] = .array(all.enumerated().map { i, ch in
+                    var o: [String: JSONOut] = ["text": .string(ch.text), "span": .array([.int(Int64(ch.span.start)), .int(Int64(ch.span.end))]),
+                                                "token_count": .int(Int64(ch.tokenCount)), "metadata": metadataJSON(ch.metadata)]
+                    if i < item.vectors.count, !item.vectors[i].isEmpty {
+                        o["dense"] = .object(item.vectors[i].mapValues { .array($0.map { .double(Double($0)) }) })
+                    }
+                    return .object(o)
                 })
             }
             buffer.append(try encoder.encode(JSONOut.object(obj)))

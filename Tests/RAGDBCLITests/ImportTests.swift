@@ -157,6 +157,29 @@ private func summary(_ r: ProcessResult) throws -> [String: Any] {
 }
 
 @Suite struct ExportTests {
+    @Test("vectors survive export and re-import exactly, for every element type", arguments: ["float32", "float16", "int8"])
+    func vectorsRoundTrip(type: String) throws {
+        try withTemporaryDirectory { dir in
+            var rng = SeededGenerator(seed: 4)
+            var lines: [String] = []
+            for i in 0..<10 {
+                let vec = (0..<6).map { _ in Double(Int64(rng.next() % 2001) - 1000) / 37 }
+                let obj: [String: Any] = ["id": "d\(i)", "text": "alpha beta \(i)", "chunks": [["text": "alpha", "dense": ["e": vec]], ["text": "beta \(i)"]]]
+                lines.append(String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
+            }
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            let space = ["--space", "e:6:dot:" + type]
+            #expect(try runRAGDB(["import", dir + "/a", "--collection", "c"] + space + [dir + "/in.jsonl"]).status == 0)
+            let first = try runRAGDB(["export", dir + "/a", "--collection", "c", "--chunks"])
+            #expect(first.stdout.contains("\"dense\""))
+            try Data(first.stdout.utf8).write(to: URL(fileURLWithPath: dir + "/out.jsonl"))
+            #expect(try runRAGDB(["import", dir + "/b", "--collection", "c"] + space + [dir + "/out.jsonl"]).status == 0)
+            #expect(try runRAGDB(["export", dir + "/b", "--collection", "c", "--chunks"]).stdout == first.stdout)
+            let again = try runRAGDB(["import", dir + "/a", "--collection", "c", dir + "/out.jsonl", "--json"])
+            #expect(again.stdout.contains(#""unchanged":10"#), "\(again.stdout)")
+        }
+    }
+
     @Test("import → export → import yields identical content, with and without chunks")
     func roundTrip() throws {
         try withTemporaryDirectory { dir in

@@ -1,0 +1,47 @@
+import RAGDBText
+import Testing
+
+@Suite struct PorterStemmerTests {
+    @Test("the examples of Porter's paper stem as published")
+    func paperExamples() {
+        let pairs = [("caresses", "caress"), ("ponies", "poni"), ("ties", "ti"), ("cats", "cat"), ("feed", "feed"),
+                     ("agreed", "agre"), ("plastered", "plaster"), ("bled", "bled"), ("motoring", "motor"), ("sing", "sing"),
+                     ("conflated", "conflat"), ("troubled", "troubl"), ("sized", "size"), ("hopping", "hop"), ("tanned", "tan"),
+                     ("falling", "fall"), ("hissing", "hiss"), ("fizzed", "fizz"), ("failing", "fail"), ("filing", "file"),
+                     ("happy", "happi"), ("sky", "sky"), ("relational", "relat"), ("conditional", "condit"), ("rational", "ration"),
+                     ("vietnamization", "vietnam"), ("predication", "predic"), ("operator", "oper"), ("hopefulness", "hope"),
+                     ("triplicate", "triplic"), ("formative", "form"), ("electrical", "electr"), ("goodness", "good"),
+                     ("revival", "reviv"), ("adjustable", "adjust"), ("replacement", "replac"), ("dependent", "depend"),
+                     ("adoption", "adopt"), ("communism", "commun"), ("effective", "effect"), ("probate", "probat"),
+                     ("rate", "rate"), ("cease", "ceas"), ("controll", "control"), ("roll", "roll"), ("generalizations", "gener"), ("conformabli", "conform"), ("bubbly", "bubbli"),
+                     ("oscillators", "oscil")]
+        for (w, s) in pairs { #expect(PorterStemmer.stem(w) == s, "\(w)") }
+    }
+
+    @Test("every fixture word stems as the Snowball implementation of Porter's algorithm does")
+    func fixture() {
+        var wrong: [String] = []
+        for (w, s) in porterFixture where PorterStemmer.stem(w) != s { wrong.append("\(w): \(PorterStemmer.stem(w)) ≠ \(s)") }
+        #expect(wrong.isEmpty, "\(wrong.prefix(20))")
+        #expect(porterFixture.count > 1000)
+    }
+}
+
+@Suite struct AnalyzerTests {
+    @Test("English analysis: segmentation, folding, stop words, stemming")
+    func english() {
+        let a = Analyzer()
+        #expect(a.terms("The Connections between DATABASES, and indexing!") == ["connect", "databas", "index"])
+        #expect(a.terms("Café naïve Größe Ærø") == ["cafe", "naiv", "gross", "ærø"])
+        #expect(a.terms("don't stop-words x86_64 3.14") == ["stop", "word", "x86", "64", "3", "14"])
+        #expect(a.terms("日本語のテキスト") == ["日本語のテキスト"])
+        #expect(a.terms("") == [])
+    }
+
+    @Test("each step can be turned off")
+    func options() {
+        #expect(Analyzer(stopWords: false, stemming: false).terms("The Running") == ["the", "running"])
+        #expect(Analyzer(caseFolding: false, stopWords: false, stemming: false).terms("The Café") == ["The", "Cafe"])
+        #expect(Analyzer(diacriticsFolding: false, stemming: false).terms("Café") == ["café"])
+    }
+}

@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "RAGDBChunks", dependencies: ["RAGDBStorage"], swiftSettings: strict),
         .target(name: "RAGDBText", swiftSettings: strict),
         .target(name: "RAGDBVector", dependencies: ["RAGDBStorage"], swiftSettings: strict),
-        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText", "RAGDBVector"], swiftSettings: strict),
+        .target(name: "RAGDBSparse", dependencies: ["RAGDBStorage"], swiftSettings: strict),
+        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText", "RAGDBVector", "RAGDBSparse"], swiftSettings: strict),
         .target(name: "RAGDBImport", dependencies: ["RAGDB", "CRAGDBZlib"], swiftSettings: strict),
         .target(
             name: "RAGDBCLI",
@@ -57,6 +58,8 @@ let package = Package(
         .testTarget(
             name: "RAGDBTests", dependencies: ["RAGDB", "RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),
+        .testTarget(
+            name: "RAGDBSparseTests", dependencies: ["RAGDBSparse", "RAGDBStorage", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBImportTests", dependencies: ["RAGDBImport", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(

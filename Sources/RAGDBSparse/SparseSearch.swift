@@ -1,0 +1,250 @@
+/// One term's postings in memory, as parallel arrays (no per-posting objects).
+public struct TermPostings: Sendable {
+    /// Chunk ids, increasing.
+    public let chunks: [UInt64]
+    /// Term frequencies.
+    public let tfs: [UInt32]
+    /// Chunk lengths in terms.
+    public let lengths: [UInt32]
+    /// Largest tf and smallest length: the bound of the term's best contribution.
+    public let maxTF: UInt32
+    /// See `maxTF`.
+    public let minLength: UInt32
+
+    init(_ p: [Posting]) {
+        chunks = p.map(\.chunk)
+        tfs = p.map(\.tf)
+        lengths = p.map(\.length)
+        maxTF = tfs.max() ?? 0
+        minLength = lengths.min() ?? 0
+    }
+
+    /// Postings held.
+    public var count: Int { chunks.count }
+}
+
+/// BM25 parameters (Lucene's formula).
+public struct BM25: Sendable, Hashable {
+    /// Term-frequency saturation.
+    public var k1: Double
+    /// Length normalisation.
+    public var b: Double
+
+    /// k1 = 1.2, b = 0.75 (Lucene's defaults).
+    public init(k1: Double = 1.2, b: Double = 0.75) {
+        self.k1 = k1
+        self.b = b
+    }
+
+    /// Lucene's idf: ln(1 + (N − df + 0.5) / (df + 0.5)).
+    public func idf(documents n: Int, df: Int) -> Double {
+        log(1 + (Double(n) - Double(df) + 0.5) / (Double(df) + 0.5))
+    }
+
+    /// One term's contribution: idf · tf / (tf + k1 · (1 − b + b · length / avgLength)).
+    @inline(__always)
+    public func score(idf: Double, tf: UInt32, length: UInt32, avgLength: Double) -> Double {
+        let t = Double(tf)
+        return idf * t / (t + k1 * (1 - b + b * Double(length) / avgLength))
+    }
+}
+
+/// A search hit: a chunk and its score.
+public struct SparseHit: Sendable, Hashable {
+    /// The chunk id.
+    public var chunk: UInt64
+    /// Its BM25 score.
+    public var score: Double
+}
+
+/// A collection's sparse index held in memory, read-only; searches are thread-safe.
+public final class SparseSnapshot: Sendable {
+    /// Postings by term.
+    public let terms: [String: TermPostings]
+    /// Chunks indexed.
+    public let documents: Int
+    /// Sum of chunk lengths.
+    public let totalLength: Int
+
+    init(terms: [String: TermPostings], documents: Int, totalLength: Int) {
+        self.terms = terms
+        self.documents = documents
+        self.totalLength = totalLength
+    }
+
+    /// Mean chunk length (1 for an empty index).
+    public var averageLength: Double { documents > 0 ? Double(totalLength) / Double(documents) : 1 }
+
+    /// Bytes held by the postings arrays (the resident size `ragdb stats` reports).
+    public var residentBytes: Int {
+        terms.reduce(0) { $0 + $1.key.utf8.count + $1.value.count * 16 + 64 }
+    }
+
+    /// The query's distinct terms that occur, in a fixed (lexicographic) order: scores are
+    /// summed in this order by every search method, so they agree to the last bit.
+    func queryLists(_ query: [String]) -> [(term: String, list: TermPostings, idf: Double)] {
+        Array(Set(query)).sorted().compactMap { t in
+            terms[t].map { (t, $0, BM25().idf(documents: documents, df: $0.count)) }
+        }
+    }
+
+    /// The exact top `k` by scoring every posting of every query term: the reference.
+    ///
+    /// - Complexity: O(total postings of the query terms) plus a sort of the matches.
+    public func searchExhaustive(_ query: [String], k: Int, bm25: BM25 = BM25()) -> [SparseHit] {
+        let lists = queryLists(query).map { ($0.list, bm25.idf(documents: documents, df: $0.list.count)) }
+        var scores: [UInt64: Double] = [:]
+        let avg = averageLength
+        for (list, idf) in lists {
+            for i in 0..<list.count {
+                scores[list.chunks[i], default: 0] += bm25.score(idf: idf, tf: list.tfs[i], length: list.lengths[i], avgLength: avg)
+            }
+        }
+        return Self.top(scores.map { SparseHit(chunk: $0.key, score: $0.value) }, k)
+    }
+
+    static func top(_ hits: [SparseHit], _ k: Int) -> [SparseHit] {
+        Array(hits.sorted { $0.score > $1.score || ($0.score == $1.score && $0.chunk < $1.chunk) }.prefix(k))
+    }
+
+    /// The exact top `k` (same chunks, same scores as `searchExhaustive`) with MaxScore
+    /// dynamic pruning: terms are ordered by their best possible contribution, and a chunk
+    /// that appears only in terms whose bounds together cannot beat the current k-th score is
+    /// never scored.
+    ///
+    /// - Complexity: document-at-a-time over the essential lists; the others are probed by
+    ///   binary search only for chunks that can still enter the top k.
+    public func search(_ query: [String], k: Int, bm25: BM25 = BM25()) -> [SparseHit] {
+        guard k > 0 else { return [] }
+        let avg = averageLength
+        let qs = queryLists(query)
+        guard !qs.isEmpty else { return [] }
+        let idfs = qs.map { bm25.idf(documents: documents, df: $0.list.count) }
+        let bounds = qs.indices.map { i in bm25.score(idf: idfs[i], tf: qs[i].list.maxTF, length: qs[i].list.minLength, avgLength: avg) }
+        // Terms by increasing bound: a prefix of them is "non-essential" once their bounds
+        // together fall below the threshold.
+        let order = qs.indices.sorted { bounds[$0] < bounds[$1] }
+        var prefixBound = [Double](repeating: 0, count: order.count + 1)
+        for (n, t) in order.enumerated() { prefixBound[n + 1] = prefixBound[n] + bounds[t] }
+        var position = [Int](repeating: 0, count: qs.count)
+        var heap = MinHeap(capacity: k)
+        var firstEssential = 0
+        // A safety margin so that rounding in the bounds never prunes a chunk that ties.
+        let slack = 1e-9
+        while true {
+            // Next candidate: the smallest current chunk among essential lists.
+            var candidate = UInt64.max
+            for n in firstEssential..<order.count {
+                let t = order[n]
+                if position[t] < qs[t].list.count { candidate = min(candidate, qs[t].list.chunks[position[t]]) }
+            }
+            if candidate == .max { break }
+            // Score it fully in canonical order (the order of `qs`), probing every list.
+            var score = 0.0
+            var possible = true
+            var partial = 0.0
+            for n in stride(from: order.count - 1, through: firstEssential, by: -1) {
+                let t = order[n]
+                let l = qs[t].list
+                if position[t] < l.count && l.chunks[position[t]] == candidate {
+                    partial += bm25.score(idf: idfs[t], tf: l.tfs[position[t]], length: l.lengths[position[t]], avgLength: avg)
+                }
+            }
+            if heap.isFull && partial + prefixBound[firstEssential] < heap.minimum - slack { possible = false }
+            if possible {
+                for t in qs.indices {
+                    let l = qs[t].list
+                    var i = position[t]
+                    if i >= l.count { continue }
+                    if l.chunks[i] != candidate {
+                        guard l.chunks[i] < candidate else { continue }
+                        i = lowerBound(l.chunks, candidate, from: i)
+                        position[t] = i
+                        if i >= l.count || l.chunks[i] != candidate { continue }
+                    }
+                    score += bm25.score(idf: idfs[t], tf: l.tfs[i], length: l.lengths[i], avgLength: avg)
+                }
+                heap.offer(SparseHit(chunk: candidate, score: score))
+                // Grow the non-essential prefix while its bounds cannot reach the threshold.
+                if heap.isFull {
+                    while firstEssential < order.count && prefixBound[firstEssential + 1] < heap.minimum - slack { firstEssential += 1 }
+                }
+            }
+            // Advance every essential list past the candidate.
+            for n in firstEssential..<order.count {
+                let t = order[n]
+                if position[t] < qs[t].list.count && qs[t].list.chunks[position[t]] == candidate { position[t] += 1 }
+            }
+        }
+        return Self.top(heap.items, k)
+    }
+}
+
+/// The first index ≥ `from` whose chunk is ≥ `target` (galloping, then binary search).
+@inline(__always)
+func lowerBound(_ a: [UInt64], _ target: UInt64, from: Int) -> Int {
+    var lo = from
+    var step = 1
+    var hi = from
+    while hi < a.count && a[hi] < target {
+        lo = hi + 1
+        hi += step
+        step <<= 1
+    }
+    hi = min(hi, a.count)
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        if a[mid] < target { lo = mid + 1 } else { hi = mid }
+    }
+    return lo
+}
+
+/// The k best hits seen so far (ties broken toward smaller chunk ids, as the final sort does).
+struct MinHeap {
+    private(set) var items: [SparseHit] = []
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        items.reserveCapacity(capacity)
+    }
+
+    var isFull: Bool { items.count >= capacity }
+    var minimum: Double { items.first?.score ?? -.infinity }
+
+    /// Whether `a` ranks below `b`.
+    private static func worse(_ a: SparseHit, _ b: SparseHit) -> Bool {
+        a.score < b.score || (a.score == b.score && a.chunk > b.chunk)
+    }
+
+    mutating func offer(_ h: SparseHit) {
+        if items.count < capacity {
+            items.append(h)
+            var i = items.count - 1
+            while i > 0 {
+                let p = (i - 1) / 2
+                guard Self.worse(items[i], items[p]) else { break }
+                items.swapAt(i, p)
+                i = p
+            }
+        } else if Self.worse(items[0], h) {
+            items[0] = h
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count && Self.worse(items[l], items[m]) { m = l }
+                if r < items.count && Self.worse(items[r], items[m]) { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -51,7 +51,8 @@ let package = Package(
             name: "RAGDBStorageTests", dependencies: ["RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "RAGDBTextTests", dependencies: ["RAGDBText", "RAGDBTestSupport"], swiftSettings: strict),
+            name: "RAGDBTextTests", dependencies: ["RAGDBText", "RAGDBTestSupport"],
+            exclude: ["make_porter_fixture.py"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBChunksTests", dependencies: ["RAGDBChunks", "RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),

@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import RAGDBText
 import RAGDBVector
+import RAGDBSparse
 
 /// A chunk supplied by a caller that has already chunked its document.
 public struct ChunkInput: Sendable, Hashable {
@@ -65,6 +66,8 @@ public struct PreparedDocument: Sendable {
     let document: NewDocument
     /// Per chunk, its vectors as (space number, values).
     let vectors: [[(space: UInt16, values: [Float])]]
+    /// Per chunk, its analyzed terms with their frequencies, and its length in terms.
+    let terms: [(frequencies: [String: UInt32], length: UInt32)]
     /// Its external id.
     public var id: String { document.id }
     /// How many chunks it was cut into.
@@ -168,6 +171,8 @@ public struct Collection: Sendable {
     private func writePrepared(_ prepared: [PreparedDocument], replacing: Bool) throws(RAGDBError) -> WriteSummary {
         let store = database.chunkStore
         let vectorStore = database.vectorStore
+        let sparse = database.sparseIndex
+        let analyzer = settings.analyzer.analyzer
         let database = self.database
         let collection = id
         let name = self.name
@@ -179,6 +184,7 @@ public struct Collection: Sendable {
                 let spaces = try database.currentSpaces(of: name, txn)
                 var next = try database.readMeta64(Database.MetaKey.nextChunkID, txn)
                 var counters = try store.counters(of: collection, txn)
+                var index = SparseChanges()
                 for p in prepared {
                     let doc = p.document
                     guard let result = try store.put(doc, replace: replacing, in: collection, nextChunkID: &next, counters: &counters, txn) else {
@@ -197,7 +203,12 @@ public struct Collection: Sendable {
                             try vectorStore.put(v.values, collection: collection.rawValue, space: spaces[Int(v.space)], chunk: chunk.rawValue, txn)
                         }
                     }
+                    for (chunk, text) in zip(result.removed, result.removedTexts) {
+                        index.remove(chunk.rawValue, Self.termFrequencies(text, analyzer))
+                    }
+                    for (chunk, terms) in zip(result.assigned, p.terms) { index.add(chunk.rawValue, terms) }
                 }
+                try index.apply(sparse, collection: collection.rawValue, txn)
                 try store.setCounters(counters, of: collection, txn)
                 try database.writeMeta64(next, Database.MetaKey.nextChunkID, txn)
                 return summary
@@ -218,13 +229,19 @@ public struct Collection: Sendable {
                 var counters = try store.counters(of: collection, txn)
                 var deleted = 0
                 let spaceCount = try database.currentSpaces(of: name, txn).count
+                let analyzer = settings.analyzer.analyzer
+                var index = SparseChanges()
                 for id in ids {
-                    guard let removed = try store.delete(id, in: collection, counters: &counters, txn) else { continue }
+                    guard let (removed, texts) = try store.delete(id, in: collection, counters: &counters, txn) else { continue }
                     if spaceCount > 0 {
                         try database.vectorStore.delete(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, spaceCount: spaceCount, txn)
                     }
+                    for (chunk, text) in zip(removed.chunkIDs, texts) {
+                        index.remove(chunk.rawValue, Self.termFrequencies(text, analyzer))
+                    }
                     deleted += 1
                 }
+                try index.apply(database.sparseIndex, collection: collection.rawValue, txn)
                 try store.setCounters(counters, of: collection, txn)
                 return deleted
             }
@@ -441,7 +458,9 @@ public struct Collection: Sendable {
         } catch {
             throw RAGDBError(.invalidInput, error.detail, documentID: document.id)
         }
-        return PreparedDocument(document: doc, vectors: vectors)
+        let analyzer = settings.analyzer.analyzer
+        let terms = doc.chunks.map { c in Self.termFrequencies(c.text, analyzer) }
+        return PreparedDocument(document: doc, vectors: vectors, terms: terms)
     }
 
     /// Prepares `documents` (validation, chunking, compression) on every core, in order.
@@ -468,6 +487,14 @@ public struct Collection: Sendable {
         out.reserveCapacity(n)
         for part in parts.withLock({ $0 }) { for r in part { out.append(try r.get()) } }
         return out
+    }
+
+    /// The terms of `text` with their frequencies, and their total count.
+    static func termFrequencies(_ text: String, _ analyzer: Analyzer) -> (frequencies: [String: UInt32], length: UInt32) {
+        var tf: [String: UInt32] = [:]
+        var n: UInt32 = 0
+        analyzer.forEachTerm(text) { tf[$0, default: 0] += 1; n += 1 }
+        return (tf, n)
     }
 
     /// The collection's spaces as the vector store numbers them.

@@ -1,3 +1,4 @@
+public import RAGDBText
 /// A named vector space of a collection: one embedding model's vectors.
 public struct VectorSpace: Codable, Sendable, Hashable {
     /// Similarity measure.
@@ -56,6 +57,14 @@ public struct AnalyzerSettings: Codable, Sendable, Hashable {
         diacriticsFolding = try c.decodeIfPresent(Bool.self, forKey: .diacriticsFolding) ?? true
         stopWords = try c.decodeIfPresent(String.self, forKey: .stopWords) ?? "english"
         stemmer = try c.decodeIfPresent(String.self, forKey: .stemmer) ?? "english"
+    }
+}
+
+extension AnalyzerSettings {
+    /// The analyzer these settings describe.
+    public var analyzer: Analyzer {
+        Analyzer(caseFolding: caseFolding, diacriticsFolding: diacriticsFolding,
+                 stopWords: stopWords == "english", stemming: stemmer == "english")
     }
 }
 

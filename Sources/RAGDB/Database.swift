@@ -1,6 +1,7 @@
 public import RAGDBStorage
 package import RAGDBChunks
 package import RAGDBVector
+package import RAGDBSparse
 import Foundation
 
 /// A ragdb database: one LMDB environment (a directory) holding collections of documents,
@@ -37,11 +38,12 @@ public final class Database: Sendable {
     let catalog: Table
     package let chunkStore: ChunkStore
     package let vectorStore: VectorStore
+    package let sparseIndex: SparseIndex
 
     static let metaTable = "meta"
     static let catalogTable = "collections"
     /// Every table a database of this format version has.
-    static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames
+    static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames
 
     enum MetaKey {
         static let formatVersion = Array("format_version".utf8)
@@ -114,6 +116,7 @@ public final class Database: Sendable {
         self.catalog = tables[Self.catalogTable]!
         self.chunkStore = ChunkStore(tables: tables)
         self.vectorStore = VectorStore(tables: tables)
+        self.sparseIndex = SparseIndex(tables: tables)
     }
 
     // MARK: Collections
@@ -236,6 +239,7 @@ public final class Database: Sendable {
                 }
                 try chunkStore.drop(CollectionID(rawValue: info.id), txn)
                 try vectorStore.drop(collection: info.id, txn)
+                try sparseIndex.drop(collection: info.id, txn)
                 try txn.delete(forKey: Array(name.utf8), in: catalog)
                 return true
             }

@@ -92,6 +92,8 @@ public struct PutResult: Sendable, Equatable {
     public var outcome: PutOutcome
     /// Chunks of the previous version that were deleted (for a replacement).
     public var removed: [ChunkID]
+    /// Their texts, in the same order (for indexes that must remove their terms).
+    public var removedTexts: [String] = []
     /// The ids given to the new chunks, in order.
     public var assigned: [ChunkID]
 }
@@ -299,10 +301,11 @@ public struct ChunkStore: Sendable {
         let docKey = Self.documentKey(collection, document.id)
         var outcome = PutOutcome.inserted
         var removed: [ChunkID] = []
+        var removedTexts: [String] = []
         if let existing = try self.document(document.id, in: collection, txn) {
             guard replace else { return nil }
             if existing.fingerprint == fingerprint { return PutResult(outcome: .unchanged, removed: [], assigned: []) }
-            try removeContent(of: existing, in: collection, counters: &counters, txn)
+            removedTexts = try removeContent(of: existing, in: collection, counters: &counters, txn)
             removed = existing.chunkIDs
             outcome = .replaced
         }
@@ -340,32 +343,40 @@ public struct ChunkStore: Sendable {
         record.encode(into: &w)
         try txn.put(try FramedValue.encode(w.bytes, policy: .whenItPays), forKey: docKey, in: documents)
         counters.documents += 1
-        return PutResult(outcome: outcome, removed: removed, assigned: ids)
+        return PutResult(outcome: outcome, removed: removed, removedTexts: removedTexts, assigned: ids)
     }
 
     /// Deletes document `id` of `collection` with its chunks and source.
     ///
     /// - Returns: the deleted record, or `nil` when there was no such document.
     /// - Complexity: one decode and one delete per chunk.
+    /// - Returns: the deleted record and its chunks' texts (in order), or `nil` when there was
+    ///   no such document.
     @discardableResult
     public func delete(
         _ id: String, in collection: CollectionID, counters: inout CollectionCounters,
         _ txn: borrowing WriteTransaction
-    ) throws -> DocumentRecord? {
+    ) throws -> (record: DocumentRecord, texts: [String])? {
         guard let existing = try document(id, in: collection, txn) else { return nil }
-        try removeContent(of: existing, in: collection, counters: &counters, txn)
-        return existing
+        let texts = try removeContent(of: existing, in: collection, counters: &counters, txn)
+        return (existing, texts)
     }
 
     /// Deletes a document's record, chunks and source, adjusting `counters`.
+    ///
+    /// - Returns: the deleted chunks' texts, in order.
+    @discardableResult
     private func removeContent(
         of doc: DocumentRecord, in collection: CollectionID, counters: inout CollectionCounters,
         _ txn: borrowing WriteTransaction
-    ) throws {
+    ) throws -> [String] {
+        var texts: [String] = []
+        texts.reserveCapacity(doc.chunkIDs.count)
         for id in doc.chunkIDs {
             let key = Self.chunkKey(collection, id)
             let sizes: (Int, Int)? = try txn.withValue(forKey: key, in: chunks) { value in
                 let record = try ChunkRecord.decode(id: id, raw: FramedValue.decode(value, context: "chunk \(id)"))
+                texts.append(record.text)
                 return (record.text.utf8.count, value.byteCount)
             }
             guard let (textBytes, stored) = sizes else {
@@ -384,6 +395,7 @@ public struct ChunkStore: Sendable {
         }
         try txn.delete(forKey: docKey, in: documents)
         counters.documents -= 1
+        return texts
     }
 
     /// Writes the counters of `collection`.

@@ -1,0 +1,84 @@
+public import RAGDBChunks
+import RAGDBSparse
+import RAGDBStorage
+import RAGDBText
+
+/// A collection's BM25 index over chunk text, held in memory (loaded from LMDB once), with
+/// the collection's analyzer. Immutable and `Sendable`: share it across threads; load a new
+/// one to see later writes.
+public final class TextIndex: Sendable {
+    let snapshot: SparseSnapshot
+    let analyzer: Analyzer
+    /// BM25 parameters (Lucene's defaults k1 = 1.2, b = 0.75).
+    public let k1: Double, b: Double
+
+    init(snapshot: SparseSnapshot, analyzer: Analyzer, k1: Double, b: Double) {
+        self.snapshot = snapshot
+        self.analyzer = analyzer
+        self.k1 = k1
+        self.b = b
+    }
+
+    /// Chunks indexed.
+    public var documents: Int { snapshot.documents }
+    /// Distinct terms.
+    public var termCount: Int { snapshot.terms.count }
+    /// Approximate bytes the index holds in memory.
+    public var residentBytes: Int { snapshot.residentBytes }
+
+    /// The query's terms, as the index sees them.
+    public func terms(of query: String) -> [String] { analyzer.terms(query) }
+
+    /// The `k` chunks with the highest BM25 score for `query`, best first (ties: smaller chunk
+    /// id first). Exact: the same results and scores as scoring every matching chunk.
+    ///
+    /// - Complexity: MaxScore over the query terms' postings; no LMDB access.
+    public func search(_ query: String, k: Int) -> [(chunk: ChunkID, score: Double)] {
+        snapshot.search(analyzer.terms(query), k: k, bm25: BM25(k1: k1, b: b)).map { (ChunkID(rawValue: $0.chunk), $0.score) }
+    }
+
+    /// The same ranking computed by scoring every posting of the query terms (the reference
+    /// for tests and benchmarks).
+    public func searchExhaustive(_ query: String, k: Int) -> [(chunk: ChunkID, score: Double)] {
+        snapshot.searchExhaustive(analyzer.terms(query), k: k, bm25: BM25(k1: k1, b: b)).map { (ChunkID(rawValue: $0.chunk), $0.score) }
+    }
+}
+
+/// A search result: the chunk, its document's external id, and its score.
+public struct SearchResult: Sendable, Hashable {
+    /// The chunk.
+    public var chunk: Chunk
+    /// BM25 score.
+    public var score: Double
+    /// The chunk's document id.
+    public var documentID: String { chunk.documentID }
+}
+
+extension Collection {
+    /// Loads the collection's text index into memory.
+    ///
+    /// - Complexity: one read transaction scanning every posting block of the collection.
+    public func loadTextIndex(k1: Double = 1.2, b: Double = 0.75) throws(RAGDBError) -> TextIndex {
+        let sparse = database.sparseIndex
+        let collection = id
+        let snapshot = try rethrowingAsRAGDB {
+            try database.env.read { txn in try sparse.load(collection: collection.rawValue, field: SparseChanges.textField, txn) }
+        }
+        return TextIndex(snapshot: snapshot, analyzer: settings.analyzer.analyzer, k1: k1, b: b)
+    }
+
+    /// Searches `index` (loaded from this collection) and reads the hits' chunks.
+    ///
+    /// - Complexity: the search, then one read transaction with one look-up and decode per hit.
+    public func search(_ query: String, k: Int, in index: TextIndex) throws(RAGDBError) -> [SearchResult] {
+        guard k > 0 else { throw RAGDBError(.invalidInput, "k must be at least 1", field: "k") }
+        let hits = index.search(query, k: k)
+        let store = database.chunkStore
+        let collection = id
+        return try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                try hits.compactMap { h in try store.chunk(h.chunk, in: collection, txn).map { SearchResult(chunk: $0, score: h.score) } }
+            }
+        }
+    }
+}

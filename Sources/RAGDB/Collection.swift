@@ -66,8 +66,9 @@ public struct PreparedDocument: Sendable {
     let document: NewDocument
     /// Per chunk, its vectors as (space number, values).
     let vectors: [[(space: UInt16, values: [Float])]]
-    /// Per chunk, its analyzed terms with their frequencies, and its length in terms.
-    let terms: [(frequencies: [String: UInt32], length: UInt32)]
+    /// The document's analyzed terms, and per chunk its (term number, frequency) pairs and its
+    /// length in terms.
+    let terms: DocumentTerms
     /// Its external id.
     public var id: String { document.id }
     /// How many chunks it was cut into.
@@ -173,6 +174,7 @@ public struct Collection: Sendable {
         let vectorStore = database.vectorStore
         let sparse = database.sparseIndex
         let analyzer = settings.analyzer.analyzer
+        let textIndex = settings.textIndex
         let database = self.database
         let collection = id
         let name = self.name
@@ -203,10 +205,12 @@ public struct Collection: Sendable {
                             try vectorStore.put(v.values, collection: collection.rawValue, space: spaces[Int(v.space)], chunk: chunk.rawValue, txn)
                         }
                     }
-                    for (chunk, text) in zip(result.removed, result.removedTexts) {
-                        index.remove(chunk.rawValue, Self.termFrequencies(text, analyzer))
+                    if textIndex {
+                        for (chunk, text) in zip(result.removed, result.removedTexts) {
+                            index.remove(chunk.rawValue, Self.termFrequencies(text, analyzer))
+                        }
+                        if !result.assigned.isEmpty { index.add(result.assigned, p.terms) }
                     }
-                    for (chunk, terms) in zip(result.assigned, p.terms) { index.add(chunk.rawValue, terms) }
                 }
                 try index.apply(sparse, collection: collection.rawValue, txn)
                 try store.setCounters(counters, of: collection, txn)
@@ -236,8 +240,10 @@ public struct Collection: Sendable {
                     if spaceCount > 0 {
                         try database.vectorStore.delete(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, spaceCount: spaceCount, txn)
                     }
-                    for (chunk, text) in zip(removed.chunkIDs, texts) {
-                        index.remove(chunk.rawValue, Self.termFrequencies(text, analyzer))
+                    if settings.textIndex {
+                        for (chunk, text) in zip(removed.chunkIDs, texts) {
+                            index.remove(chunk.rawValue, Self.termFrequencies(text, analyzer))
+                        }
                     }
                     deleted += 1
                 }
@@ -458,8 +464,9 @@ public struct Collection: Sendable {
         } catch {
             throw RAGDBError(.invalidInput, error.detail, documentID: document.id)
         }
-        let analyzer = settings.analyzer.analyzer
-        let terms = doc.chunks.map { c in Self.termFrequencies(c.text, analyzer) }
+        let terms = settings.textIndex
+            ? DocumentTerms(doc, analyzer: settings.analyzer.analyzer, chunksFollowTokens: document.chunks == nil)
+            : DocumentTerms()
         return PreparedDocument(document: doc, vectors: vectors, terms: terms)
     }
 

@@ -120,13 +120,17 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
     public var chunking = ChunkingSettings()
     /// Keep each document's full source text (needed to re-chunk and to export).
     public var storeSource = true
+    /// Keep a BM25 index of chunk text (`sparse_*` tables), updated with every write.
+    public var textIndex = true
 
-    /// Defaults: no vector spaces, English analyzer, fixed 128/16 chunking, sources kept.
+    /// Defaults: no vector spaces, English analyzer, fixed 128/16 chunking, sources kept, a
+    /// BM25 text index.
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case spaces, analyzer, chunking
         case storeSource = "store_source"
+        case textIndex = "text_index"
     }
 
     /// Decodes stored settings; a key missing from an older record takes its default, so
@@ -137,6 +141,7 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         analyzer = try c.decodeIfPresent(AnalyzerSettings.self, forKey: .analyzer) ?? AnalyzerSettings()
         chunking = try c.decodeIfPresent(ChunkingSettings.self, forKey: .chunking) ?? ChunkingSettings()
         storeSource = try c.decodeIfPresent(Bool.self, forKey: .storeSource) ?? true
+        textIndex = try c.decodeIfPresent(Bool.self, forKey: .textIndex) ?? true
     }
 
     /// Throws unless every setting is in range.

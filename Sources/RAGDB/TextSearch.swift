@@ -2,6 +2,7 @@ public import RAGDBChunks
 import RAGDBSparse
 import RAGDBStorage
 import RAGDBText
+import Synchronization
 
 /// A collection's BM25 index over chunk text, held in memory (loaded from LMDB once), with
 /// the collection's analyzer. Immutable and `Sendable`: share it across threads; load a new
@@ -9,14 +10,34 @@ import RAGDBText
 public final class TextIndex: Sendable {
     let snapshot: SparseSnapshot
     let analyzer: Analyzer
+    let documentOfChunk: [UInt64: Int32]
+    let documentIDs: [String]
     /// BM25 parameters (Lucene's defaults k1 = 1.2, b = 0.75).
     public let k1: Double, b: Double
+    /// Per dense chunk number, BM25's length normaliser for (k1, b).
+    let norms: [Double]
+    /// Reusable score accumulators, one array per concurrent search.
+    private let scratch = Mutex<[[Double]]>([])
 
-    init(snapshot: SparseSnapshot, analyzer: Analyzer, k1: Double, b: Double) {
+    /// How a search finds its top k; every method returns the same chunks and scores.
+    public enum Method: String, Sendable, CaseIterable {
+        /// Term at a time into an array of accumulators (the default: fastest when the index
+        /// fits in memory, which it always does here).
+        case accumulate
+        /// Document at a time with MaxScore dynamic pruning.
+        case maxscore
+        /// Score every posting into a dictionary (the reference).
+        case exhaustive
+    }
+
+    init(snapshot: SparseSnapshot, analyzer: Analyzer, k1: Double, b: Double, documentOfChunk: [UInt64: Int32], documentIDs: [String]) {
         self.snapshot = snapshot
         self.analyzer = analyzer
+        self.documentOfChunk = documentOfChunk
+        self.documentIDs = documentIDs
         self.k1 = k1
         self.b = b
+        self.norms = snapshot.normalizers(BM25(k1: k1, b: b))
     }
 
     /// Chunks indexed.
@@ -26,6 +47,11 @@ public final class TextIndex: Sendable {
     /// Approximate bytes the index holds in memory.
     public var residentBytes: Int { snapshot.residentBytes }
 
+    /// The external id of the document that chunk `chunk` belongs to, from memory.
+    public func documentID(of chunk: ChunkID) -> String? {
+        documentOfChunk[chunk.rawValue].map { documentIDs[Int($0)] }
+    }
+
     /// The query's terms, as the index sees them.
     public func terms(of query: String) -> [String] { analyzer.terms(query) }
 
@@ -33,8 +59,21 @@ public final class TextIndex: Sendable {
     /// id first). Exact: the same results and scores as scoring every matching chunk.
     ///
     /// - Complexity: MaxScore over the query terms' postings; no LMDB access.
-    public func search(_ query: String, k: Int) -> [(chunk: ChunkID, score: Double)] {
-        snapshot.search(analyzer.terms(query), k: k, bm25: BM25(k1: k1, b: b)).map { (ChunkID(rawValue: $0.chunk), $0.score) }
+    public func search(_ query: String, k: Int, method: Method = .accumulate) -> [(chunk: ChunkID, score: Double)] {
+        let terms = analyzer.terms(query)
+        let bm25 = BM25(k1: k1, b: b)
+        let hits: [SparseHit]
+        switch method {
+        case .accumulate:
+            var buffer = scratch.withLock { $0.popLast() } ?? []
+            hits = snapshot.searchAccumulating(terms, k: k, bm25: bm25, norms: norms, scratch: &buffer)
+            scratch.withLock { $0.append(buffer) }
+        case .maxscore:
+            hits = snapshot.search(terms, k: k, bm25: bm25)
+        case .exhaustive:
+            hits = snapshot.searchExhaustive(terms, k: k, bm25: bm25)
+        }
+        return hits.map { (ChunkID(rawValue: $0.chunk), $0.score) }
     }
 
     /// The same ranking computed by scoring every posting of the query terms (the reference
@@ -59,12 +98,27 @@ extension Collection {
     ///
     /// - Complexity: one read transaction scanning every posting block of the collection.
     public func loadTextIndex(k1: Double = 1.2, b: Double = 0.75) throws(RAGDBError) -> TextIndex {
+        guard settings.textIndex else {
+            throw RAGDBError(.invalidInput, "collection \"\(name)\" keeps no text index (settings text_index is false)", field: "text_index")
+        }
         let sparse = database.sparseIndex
         let collection = id
-        let snapshot = try rethrowingAsRAGDB {
-            try database.env.read { txn in try sparse.load(collection: collection.rawValue, field: SparseChanges.textField, txn) }
+        let store = database.chunkStore
+        // The index and the chunk → document map come from one snapshot.
+        let (snapshot, map, ids) = try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                let snapshot = try sparse.load(collection: collection.rawValue, field: SparseChanges.textField, txn)
+                var map: [UInt64: Int32] = [:]
+                var ids: [String] = []
+                try store.scanDocuments(of: collection, txn) { doc in
+                    for c in doc.chunkIDs { map[c.rawValue] = Int32(ids.count) }
+                    ids.append(doc.id)
+                    return .next
+                }
+                return (snapshot, map, ids)
+            }
         }
-        return TextIndex(snapshot: snapshot, analyzer: settings.analyzer.analyzer, k1: k1, b: b)
+        return TextIndex(snapshot: snapshot, analyzer: settings.analyzer.analyzer, k1: k1, b: b, documentOfChunk: map, documentIDs: ids)
     }
 
     /// Searches `index` (loaded from this collection) and reads the hits' chunks.

@@ -95,6 +95,9 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .long, help: "Documents per transaction.")
     var batch = 2000
 
+    @Flag(name: .long, help: "Create the collection without a BM25 text index (faster imports; no 'ragdb search').")
+    var noTextIndex = false
+
     @Flag(name: .long, help: "Validate and chunk everything, write nothing.")
     var dryRun = false
 
@@ -126,6 +129,7 @@ struct ImportCommand: ParsableCommand {
         options.spaces = try parsedSpaces()
         options.sidecarElementType = try choice(vectorType, "--vector-type") ?? .float32
         options.dryRun = dryRun
+        options.newCollectionSettings.textIndex = !noTextIndex
         options.csv.idColumn = idColumn
         options.csv.textColumn = textColumn
         options.csv.titleColumn = titleColumn

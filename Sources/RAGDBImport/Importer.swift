@@ -33,6 +33,8 @@ public struct ImportOptions: Sendable {
     public var vectorFiles: [(space: String, path: String)] = []
     /// Vector spaces to add to the collection when it lacks them.
     public var spaces: [VectorSpace] = []
+    /// Settings for a collection the import creates (an existing one keeps its own).
+    public var newCollectionSettings = CollectionSettings()
     /// The stored element type of spaces created for sidecars.
     public var sidecarElementType = VectorSpace.ElementType.float32
 
@@ -123,7 +125,7 @@ public struct Importer: Sendable {
         }
         // The target: a collection to write to, or only its settings for a dry run.
         var collection: Collection?
-        var settings = CollectionSettings()
+        var settings = options.newCollectionSettings
         if options.dryRun {
             var o = Database.Options()
             o.create = false
@@ -132,7 +134,7 @@ public struct Importer: Sendable {
             for s in wanted where !settings.spaces.contains(where: { $0.name == s.name }) { settings.spaces.append(s) }
         } else {
             let db = try Database.open(at: databasePath)
-            var c = try db.collection(name, creatingWith: CollectionSettings())
+            var c = try db.collection(name, creatingWith: options.newCollectionSettings)
             for s in wanted where !c.settings.spaces.contains(where: { $0.name == s.name }) {
                 c = try db.addSpace(s, to: name)
             }

@@ -10,6 +10,8 @@ public struct TermPostings: Sendable {
     public let maxTF: UInt32
     /// See `maxTF`.
     public let minLength: UInt32
+    /// Dense document numbers (positions in `SparseSnapshot.chunkIDs`), for array accumulators.
+    public internal(set) var docs: [Int32] = []
 
     init(_ p: [Posting]) {
         chunks = p.map(\.chunk)
@@ -45,7 +47,13 @@ public struct BM25: Sendable, Hashable {
     @inline(__always)
     public func score(idf: Double, tf: UInt32, length: UInt32, avgLength: Double) -> Double {
         let t = Double(tf)
-        return idf * t / (t + k1 * (1 - b + b * Double(length) / avgLength))
+        return idf * t / (t + normalizer(length: length, avgLength: avgLength))
+    }
+
+    /// k1 · (1 − b + b · length / avgLength), the denominator's length term.
+    @inline(__always)
+    public func normalizer(length: UInt32, avgLength: Double) -> Double {
+        k1 * (1 - b + b * Double(length) / avgLength)
     }
 }
 
@@ -66,10 +74,68 @@ public final class SparseSnapshot: Sendable {
     /// Sum of chunk lengths.
     public let totalLength: Int
 
+    /// Every chunk id with a posting, increasing; a chunk's position is its dense number.
+    public let chunkIDs: [UInt64]
+    /// The length of each dense document.
+    let docLengths: [UInt32]
+
     init(terms: [String: TermPostings], documents: Int, totalLength: Int) {
-        self.terms = terms
+        var lengthOf: [UInt64: UInt32] = [:]
+        for list in terms.values { for i in 0..<list.count { lengthOf[list.chunks[i]] = list.lengths[i] } }
+        let ids = lengthOf.keys.sorted()
+        var number: [UInt64: Int32] = [:]
+        number.reserveCapacity(ids.count)
+        for (n, id) in ids.enumerated() { number[id] = Int32(n) }
+        var numbered = terms
+        for (t, var list) in terms {
+            list.docs = list.chunks.map { number[$0]! }
+            numbered[t] = list
+        }
+        self.terms = numbered
+        self.chunkIDs = ids
+        self.docLengths = ids.map { lengthOf[$0]! }
         self.documents = documents
         self.totalLength = totalLength
+    }
+
+    /// Per dense document, BM25's length normaliser k1 · (1 − b + b · length / avgLength).
+    public func normalizers(_ bm25: BM25) -> [Double] {
+        let avg = averageLength
+        return docLengths.map { bm25.normalizer(length: $0, avgLength: avg) }
+    }
+
+    /// The exact top `k`, term at a time into an array of accumulators: for each query term
+    /// (in canonical order), each posting adds idf · tf / (tf + normaliser). The same sums in
+    /// the same order as `searchExhaustive`, so the same scores to the last bit.
+    ///
+    /// - Parameter norms: `normalizers(bm25)`, computed once per index and parameters.
+    /// - Complexity: O(postings of the query terms) additions, then O(touched · log k).
+    public func searchAccumulating(_ query: [String], k: Int, bm25: BM25 = BM25(), norms: [Double], scratch: inout [Double]) -> [SparseHit] {
+        guard k > 0 else { return [] }
+        if scratch.count != chunkIDs.count { scratch = [Double](repeating: 0, count: chunkIDs.count) }
+        var touched: [Int32] = []
+        for (_, list, idf) in queryLists(query) {
+            list.docs.withUnsafeBufferPointer { docs in
+                list.tfs.withUnsafeBufferPointer { tfs in
+                    norms.withUnsafeBufferPointer { nb in
+                        scratch.withUnsafeMutableBufferPointer { acc in
+                            for i in 0..<docs.count {
+                                let d = Int(docs[i])
+                                let t = Double(tfs[i])
+                                if acc[d] == 0 { touched.append(docs[i]) }
+                                acc[d] += idf * t / (t + nb[d])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var heap = MinHeap(capacity: k)
+        for d in touched {
+            heap.offer(SparseHit(chunk: chunkIDs[Int(d)], score: scratch[Int(d)]))
+            scratch[Int(d)] = 0
+        }
+        return Self.top(heap.items, k)
     }
 
     /// Mean chunk length (1 for an empty index).
@@ -102,6 +168,9 @@ public final class SparseSnapshot: Sendable {
         }
         return Self.top(scores.map { SparseHit(chunk: $0.key, score: $0.value) }, k)
     }
+
+    /// Ranks `hits` best first (ties: smaller chunk id first) and keeps `k`.
+    public static func ranked(_ hits: [SparseHit], _ k: Int) -> [SparseHit] { top(hits, k) }
 
     static func top(_ hits: [SparseHit], _ k: Int) -> [SparseHit] {
         Array(hits.sorted { $0.score > $1.score || ($0.score == $1.score && $0.chunk < $1.chunk) }.prefix(k))

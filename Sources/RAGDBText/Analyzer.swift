@@ -38,6 +38,15 @@ public struct Analyzer: Sendable, Hashable {
         aren couldn didn doesn don hadn hasn haven isn mustn needn shan shouldn wasn weren won wouldn
         """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
 
+    @inline(__always)
+    static func pack(_ w: [UInt8]) -> SIMD2<UInt64> {
+        var lo: UInt64 = 0, hi: UInt64 = 0
+        for (i, b) in w.enumerated() {
+            if i < 8 { lo |= UInt64(b) << (8 * UInt64(i)) } else { hi |= UInt64(b) << (8 * UInt64(i - 8)) }
+        }
+        return SIMD2(lo, hi)
+    }
+
     /// The terms of `text`, in order (repeats kept).
     ///
     /// - Complexity: O(*n*) over the bytes; one string per term; non-ASCII terms also pay for
@@ -50,6 +59,20 @@ public struct Analyzer: Sendable, Hashable {
 
     /// Calls `body` with each term of `text`, in order.
     public func forEachTerm(_ text: String, _ body: (String) -> Void) {
+        forEachTermWithOffset(text) { term, _ in body(term) }
+    }
+
+    /// Calls `body` with each term of `text` and the byte offset where its word starts in the
+    /// UTF-8 text (so that terms can be assigned to chunks by their spans).
+    public func forEachTermWithOffset(_ text: String, _ body: (String, Int) -> Void) {
+        forEachTermBytes(text) { bytes, at in body(String(decoding: bytes, as: UTF8.self), at) }
+    }
+
+    /// Calls `body` with the UTF-8 bytes of each term of `text` (valid only during the call)
+    /// and the byte offset where its word starts: no string is made for ASCII terms.
+    ///
+    /// - Complexity: O(*n*) over the bytes; allocation only for non-ASCII terms.
+    public func forEachTermBytes(_ text: String, _ body: (UnsafeBufferPointer<UInt8>, Int) -> Void) {
         var text = text
         text.withUTF8 { bytes in
             var i = 0
@@ -73,7 +96,7 @@ public struct Analyzer: Sendable, Hashable {
                             ascii = false
                             i += len
                         }
-                        emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: ascii, into: &word, body)
+                        emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: ascii, into: &word) { body($0, start) }
                     } else {
                         i += 1
                     }
@@ -89,25 +112,32 @@ public struct Analyzer: Sendable, Hashable {
                         guard isWordScalar(s2) else { break }
                         i += l2
                     }
-                    emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: false, into: &word, body)
+                    emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: false, into: &word) { body($0, start) }
                 }
             }
         }
     }
 
-    private func emit(_ raw: UnsafeBufferPointer<UInt8>, ascii: Bool, into word: inout [UInt8], _ body: (String) -> Void) {
+    private func emit(_ raw: UnsafeBufferPointer<UInt8>, ascii: Bool, into word: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         var term: String
         if ascii {
             word.removeAll(keepingCapacity: true)
+            var lettersOnly = true
             if caseFolding {
-                for c in raw { word.append(c >= 0x41 && c <= 0x5A ? c | 0x20 : c) }
+                for c in raw {
+                    let l = c >= 0x41 && c <= 0x5A ? c | 0x20 : c
+                    lettersOnly = lettersOnly && l >= 0x61
+                    word.append(l)
+                }
             } else {
                 word.append(contentsOf: raw)
+                lettersOnly = word.allSatisfy { $0 >= 0x61 && $0 <= 0x7A }
             }
-            if stopWords, let s = String(validating: word, as: UTF8.self), Self.englishStopWords.contains(s) { return }
-            if stemming && word.allSatisfy({ $0 >= 0x61 && $0 <= 0x7A }) { PorterStemmer.stem(&word) }
+            if stopWords && word.count <= 16 && StopWordTable.shared.contains(Self.pack(word)) { return }
+            if stemming && lettersOnly { PorterStemmer.stem(&word) }
             if word.isEmpty { return }
-            term = String(decoding: word, as: UTF8.self)
+            word.withUnsafeBufferPointer(body)
+            return
         } else {
             term = String(decoding: raw, as: UTF8.self)
             if caseFolding { term = term.lowercased() }
@@ -120,7 +150,7 @@ public struct Analyzer: Sendable, Hashable {
             }
         }
         if term.isEmpty { return }
-        body(term)
+        term.withUTF8(body)
     }
 
     /// Removes combining marks after canonical decomposition, then recomposes.
@@ -134,6 +164,45 @@ public struct Analyzer: Sendable, Hashable {
         }
         // ß and a few letters have no decomposition; map the common ones explicitly.
         return String(scalars).replacingOccurrences(of: "ß", with: "ss").precomposedStringWithCanonicalMapping
+    }
+}
+
+/// The English stop words packed into two 64-bit words each (all are at most 16 bytes), in
+/// an open-addressing table with a multiplicative hash: a look-up costs one or two probes and
+/// makes no string.
+final class StopWordTable: Sendable {
+    static let shared = StopWordTable(Analyzer.englishStopWords)
+    private let slots: [SIMD2<UInt64>]
+    private let mask: Int
+
+    init(_ words: Set<String>) {
+        var size = 16
+        while size < words.count * 4 { size <<= 1 }
+        var table = [SIMD2<UInt64>](repeating: SIMD2(0, 0), count: size)
+        for w in words {
+            let key = Analyzer.pack(Array(w.utf8))
+            var i = Self.slot(key, size - 1)
+            while table[i] != SIMD2(0, 0) { i = (i + 1) & (size - 1) }
+            table[i] = key
+        }
+        slots = table
+        mask = size - 1
+    }
+
+    @inline(__always)
+    static func slot(_ k: SIMD2<UInt64>, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: ((k.x ^ (k.y &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9) >> 40) & mask
+    }
+
+    @inline(__always)
+    func contains(_ k: SIMD2<UInt64>) -> Bool {
+        var i = Self.slot(k, mask)
+        while true {
+            let s = slots[i]
+            if s == k { return true }
+            if s == SIMD2(0, 0) { return false }
+            i = (i + 1) & mask
+        }
     }
 }
 

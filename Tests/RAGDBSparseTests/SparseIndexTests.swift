@@ -40,7 +40,7 @@ private func build(_ env: Environment, _ docs: [[String]], removing: Set<Int> = 
 }
 
 @Suite struct SparseIndexTests {
-    @Test("MaxScore returns exactly the exhaustive top-k (ids and scores) on random corpora, also after deletions",
+    @Test("MaxScore and accumulators return exactly the exhaustive top-k (ids and scores) on random corpora, also after deletions",
           arguments: [1, 2, 3, 4, 5])
     func exactTopK(seed: UInt64) throws {
         try withTemporaryDirectory { dir in
@@ -54,14 +54,20 @@ private func build(_ env: Environment, _ docs: [[String]], removing: Set<Int> = 
             let index = try build(env, docs, removing: removing)
             let snapshot = try env.read { txn throws in try index.load(collection: 1, field: 0, txn) }
             #expect(snapshot.documents == docs.indices.filter { !docs[$0].isEmpty && !removing.contains($0) }.count)
-            for q in 0..<200 {
+            var scratch: [Double] = []
+            for bm25 in [BM25(), BM25(k1: 0.9, b: 0.4)] {
+              let norms = snapshot.normalizers(bm25)
+              for q in 0..<100 {
                 let query = (0..<Int(1 + rng.next() % 6)).map { _ in word() }
                 for k in [1, 10, 100] {
-                    let exact = snapshot.searchExhaustive(query, k: k)
-                    let fast = snapshot.search(query, k: k)
+                    let exact = snapshot.searchExhaustive(query, k: k, bm25: bm25)
+                    let fast = snapshot.search(query, k: k, bm25: bm25)
+                    let accumulated = snapshot.searchAccumulating(query, k: k, bm25: bm25, norms: norms, scratch: &scratch)
                     #expect(fast == exact, "seed \(seed) query \(q) \(query) k \(k)")
+                    #expect(accumulated == exact, "seed \(seed) query \(q) \(query) k \(k)")
                     #expect(!exact.contains { removing.contains(Int($0.chunk) - 1) })
                 }
+              }
             }
         }
     }

@@ -34,10 +34,13 @@ print(json.dumps({"system": "ragdb", "workload": name, "documents": s["documents
                   "peak_anon_mib": m["peak_anon_mib"], "peak_file_mib": m["peak_file_mib"], "peak_rss_mib": m["peak_rss_mib"]}))
 PY
 }
-run "1x fixed-128/16 chunks" "$data/corpus.jsonl"
-run "4x fixed-128/16 chunks" "$work/x4.jsonl"
-run "1x one chunk/doc + vectors" --chunker none --vectors "minilm=$data/corpus.npy" "$data/corpus.jsonl"
-run "4x one chunk/doc + vectors" --chunker none --vectors "minilm=$work/x4.npy" "$work/x4.jsonl"
+run "1x fixed-128/16 chunks + BM25 index" "$data/corpus.jsonl"
+run "4x fixed-128/16 chunks + BM25 index" "$work/x4.jsonl"
+run "1x fixed-128/16 chunks, no text index" --no-text-index "$data/corpus.jsonl"
+run "4x fixed-128/16 chunks, no text index" --no-text-index "$work/x4.jsonl"
+run "1x one chunk/doc + vectors + BM25 index" --chunker none --vectors "minilm=$data/corpus.npy" "$data/corpus.jsonl"
+run "1x one chunk/doc + vectors, no text index" --no-text-index --chunker none --vectors "minilm=$data/corpus.npy" "$data/corpus.jsonl"
+run "4x one chunk/doc + vectors, no text index" --no-text-index --chunker none --vectors "minilm=$work/x4.npy" "$work/x4.jsonl"
 
 peers=${RAGDB_PEERS_PYTHON:-/root/.cache/ragdb-peers-ingest/bin/python}
 if [ -x "$peers" ] && [ -f Benchmarks/peers/ingest_peers.py ]; then

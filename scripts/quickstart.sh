@@ -22,5 +22,7 @@ echo "== $ragdb collections $db" >&2
 "$ragdb" collections "$db"
 echo "== $ragdb get $db --collection samples --doc ir/bm25" >&2
 "$ragdb" get "$db" --collection samples --doc ir/bm25 | head -12
+echo "== $ragdb search $db --collection samples --text 'how do readers avoid locks?' --k 3" >&2
+"$ragdb" search "$db" --collection samples --text "how do readers avoid locks?" --k 3
 echo "== $ragdb check $db" >&2
 "$ragdb" check "$db"

@@ -312,3 +312,37 @@ func writeNpy(_ rows: [[Float]], to path: String, half: Bool = false) throws {
         }
     }
 }
+
+@Suite struct SearchCommandTests {
+    @Test("ragdb search answers one query and a batch with the documented JSON")
+    func searchContract() throws {
+        try withTemporaryDirectory { dir in
+            let docs = [#"{"id": "lmdb", "text": "LMDB maps the database file into memory; readers never block writers."}"#,
+                        #"{"id": "bread", "text": "Sourdough bread needs a lively starter and a long, cool rise."}"#,
+                        #"{"id": "bm25", "text": "BM25 ranks documents by term frequency and inverse document frequency."}"#]
+            try Data((docs.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            #expect(try runRAGDB(["import", dir + "/db", "--collection", "c", dir + "/in.jsonl"]).status == 0)
+            var r = try runRAGDB(["search", dir + "/db", "--collection", "c", "--text", "memory-mapped database readers", "--k", "2", "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let one = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            let results = try #require(one["results"] as? [[String: Any]])
+            #expect(results.first?["doc"] as? String == "lmdb")
+            #expect(results.first?["chunk"] is Int && results.first?["score"] is Double && results.first?["text"] is String)
+            let queries = #"{"id": "q1", "text": "sourdough starter"}"# + "\n" + #"{"id": 2, "text": "term frequency ranking"}"# + "\n"
+            try Data(queries.utf8).write(to: URL(fileURLWithPath: dir + "/q.jsonl"))
+            r = try runRAGDB(["search", dir + "/db", "--collection", "c", "--queries", dir + "/q.jsonl", "--k", "1", "--no-text"])
+            let lines = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(lines.count == 2)
+            #expect(lines[0]["query_id"] as? String == "q1" && (lines[0]["results"] as? [[String: Any]])?.first?["doc"] as? String == "bread")
+            #expect(lines[1]["query_id"] as? String == "2" && (lines[1]["results"] as? [[String: Any]])?.first?["text"] == nil)
+            for method in ["maxscore", "exhaustive"] {
+                let other = try runRAGDB(["search", dir + "/db", "--collection", "c", "--queries", dir + "/q.jsonl", "--k", "1", "--no-text", "--method", method])
+                #expect(other.stdout == r.stdout)
+            }
+            try Data("{\"id\": \"q\"}\n".utf8).write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
+            r = try runRAGDB(["search", dir + "/db", "--collection", "c", "--queries", dir + "/bad.jsonl"])
+            #expect(r.status == 65 && r.stderr.contains("bad.jsonl:1: field \"text\""))
+            #expect(try runRAGDB(["search", dir + "/db", "--collection", "c"]).status == 64)
+        }
+    }
+}

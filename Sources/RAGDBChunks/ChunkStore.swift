@@ -261,6 +261,49 @@ public struct ChunkStore: Sendable {
         return id
     }
 
+    /// The fixed fields of a chunk, read without decoding its strings.
+    public struct ChunkFields: Sendable, Hashable {
+        /// Position among the document's chunks.
+        public var ordinal: UInt32
+        /// Byte range in the source.
+        public var span: ByteSpan
+        /// Length in tokens.
+        public var tokenCount: UInt32
+    }
+
+    /// Calls `body` with the fixed fields and the UTF-8 text of chunk `id`, without making a
+    /// string: the text is read in place from the map (raw values) or from `scratch`
+    /// (decompressed LZ4 values), after the checksum is verified. The text was validated as
+    /// UTF-8 when written; the checksum proves it unchanged.
+    ///
+    /// - Complexity: one B-tree descent, one checksum pass, one LZ4 decompression for
+    ///   compressed chunks; no allocation once `scratch` has grown to the largest chunk.
+    /// - Returns: `nil` when there is no such chunk.
+    public func withChunkText<R>(
+        _ id: ChunkID, in collection: CollectionID, _ txn: borrowing some TransactionReading & ~Copyable,
+        scratch: inout [UInt8], _ body: (ChunkFields, RawSpan) throws -> R
+    ) throws -> R? {
+        try txn.withValue(forKey: Self.chunkKey(collection, id), in: chunks) { value in
+            try FramedValue.withDecoded(value, scratch: &scratch, context: "chunk \(id)") { raw in
+                try ChunkTextParser.parse(raw, body)
+            }
+        }
+    }
+
+    // MARK: Benchmark hooks
+
+    /// Frames `record` as `put` stores it (for benchmarks).
+    package static func encodeForBenchmark(_ record: ChunkRecord) throws -> [UInt8] {
+        var w = ByteWriter(capacity: 1024)
+        record.encode(into: &w)
+        return try FramedValue.encode(w.bytes, policy: .whenItPays)
+    }
+
+    /// Decodes a stored chunk value as `chunk(_:in:_:)` does (for benchmarks).
+    package static func decodeForBenchmark(_ stored: [UInt8]) throws -> ChunkRecord {
+        try ChunkRecord.decode(id: ChunkID(rawValue: 1), raw: FramedValue.decode(stored, context: "chunk"))
+    }
+
     // MARK: Writes
 
     /// Encodes, compresses and frames the chunk records and the source of `document` now,

@@ -160,3 +160,41 @@ public struct CollectionCounters: Hashable, Sendable, Codable {
         return c
     }
 }
+
+/// Finds the fixed fields and the text of a raw chunk record in place (Format.md §"chunks"),
+/// skipping the document id and the metadata block, with bounds checks throughout.
+enum ChunkTextParser {
+    static func parse<R>(_ raw: RawSpan, _ body: (ChunkStore.ChunkFields, RawSpan) throws -> R) throws -> R {
+        var at = 0
+        func bad(_ d: String) -> StorageError { StorageError(.corruptValue, operation: "decode chunk record", detail: d) }
+        func need(_ n: Int) throws(StorageError) { guard n >= 0, at + n <= raw.byteCount else { throw bad("value ends early at byte \(at)") } }
+        func u16() throws(StorageError) -> Int { try need(2); defer { at += 2 }; return Int(UInt16(littleEndian: raw.unsafeLoadUnaligned(fromByteOffset: at, as: UInt16.self))) }
+        func u32() throws(StorageError) -> UInt32 { try need(4); defer { at += 4 }; return UInt32(littleEndian: raw.unsafeLoadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+        func u64() throws(StorageError) -> UInt64 { try need(8); defer { at += 8 }; return UInt64(littleEndian: raw.unsafeLoadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        func skip(_ n: Int) throws(StorageError) { try need(n); at += n }
+        try skip(Int(try u32()))  // document id
+        let ordinal = try u32()
+        let start = try u64(), end = try u64()
+        guard start <= end else { throw bad("span start after end") }
+        let tokens = try u32()
+        let entries = try u16()
+        for _ in 0..<entries {
+            try skip(try u16())  // name
+            try need(1)
+            let tag = raw.unsafeLoadUnaligned(fromByteOffset: at, as: UInt8.self)
+            at += 1
+            switch tag {
+            case 1: try skip(Int(try u32()))
+            case 2, 3: try skip(8)
+            case 4: try skip(1)
+            case 5: for _ in 0..<(try u32()) { try skip(Int(try u32())) }
+            default: throw bad("unknown metadata type tag \(tag)")
+            }
+        }
+        let length = Int(try u32())
+        try need(length)
+        guard at + length == raw.byteCount else { throw bad("trailing bytes after the text") }
+        let text = raw.extracting(at..<(at + length))
+        return try body(ChunkStore.ChunkFields(ordinal: ordinal, span: ByteSpan(start: start, end: end), tokenCount: tokens), text)
+    }
+}

@@ -198,3 +198,29 @@ func doc(_ id: String, _ text: String, metadata: Metadata = [:], chunks: [ChunkI
         }
     }
 }
+
+@Suite struct ChunkTextReaderTests {
+    @Test("chunk texts read in place equal the decoded chunks; damage is detected")
+    func readsInPlace() throws {
+        try withTemporaryDirectory { dir in
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.createCollection("c")
+            let long = String(repeating: "compressible chunk text with metadata ", count: 30)
+            try c.insert([DocumentInput(id: "a", text: "short one", metadata: ["k": .strings(["x", "y"])],
+                                        chunks: [ChunkInput(text: "short one", metadata: ["n": .int(1), "s": .string("v")])]),
+                          DocumentInput(id: "b", text: long)])
+            let reader = ChunkTextReader(c)
+            var seen = 0
+            try c.forEachChunk { chunk in
+                let got = try reader.withText(chunk.id) { fields, text in
+                    (fields.ordinal, fields.span, fields.tokenCount, text.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })
+                }
+                #expect(got?.0 == chunk.ordinal && got?.1 == chunk.span && got?.2 == chunk.tokenCount && got?.3 == chunk.text)
+                seen += 1
+                return true
+            }
+            #expect(UInt64(seen) == (try c.counters().chunks) && seen >= 2)
+            #expect(try reader.withText(ChunkIdentifier(rawValue: 999)) { _, _ in 1 } == nil)
+        }
+    }
+}

@@ -19,12 +19,31 @@ public struct CollectionStatistics: Sendable, Hashable, Codable {
     public var sourceBytes: UInt64
     /// Vector spaces.
     public var spaces: [VectorSpace]
+    /// The BM25 text index, when the collection keeps one.
+    public var textIndex: TextIndexStatistics?
 
     enum CodingKeys: String, CodingKey {
         case name, id, documents, chunks, spaces
+        case textIndex = "text_index"
         case textBytes = "text_bytes"
         case storedChunkBytes = "stored_chunk_bytes"
         case sourceBytes = "source_bytes"
+    }
+}
+
+/// Sizes of a collection's BM25 text index.
+public struct TextIndexStatistics: Sendable, Hashable, Codable {
+    /// Distinct terms.
+    public var terms: Int
+    /// Postings (term, chunk) pairs.
+    public var postings: Int
+    /// Bytes the index takes in memory once loaded (`Collection.loadTextIndex`): its term
+    /// strings and five numbers per posting.
+    public var residentBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case terms, postings
+        case residentBytes = "resident_bytes"
     }
 }
 
@@ -95,9 +114,14 @@ extension Database {
                 var cs: [CollectionStatistics] = []
                 for c in collections {
                     let k = try store.counters(of: c.id, txn)
+                    var text: TextIndexStatistics?
+                    if c.settings.textIndex {
+                        let s = try sparseIndex.size(collection: c.id.rawValue, field: SparseChanges.textField, txn)
+                        text = TextIndexStatistics(terms: s.terms, postings: s.postings, residentBytes: s.residentBytes)
+                    }
                     cs.append(CollectionStatistics(
                         name: c.name, id: c.id.rawValue, documents: k.documents, chunks: k.chunks, textBytes: k.textBytes,
-                        storedChunkBytes: k.storedChunkBytes, sourceBytes: k.sourceBytes, spaces: c.settings.spaces))
+                        storedChunkBytes: k.storedChunkBytes, sourceBytes: k.sourceBytes, spaces: c.settings.spaces, textIndex: text))
                 }
                 var tables: [TableSummary] = []
                 let main = try txn.statistics(of: nil)

@@ -115,9 +115,8 @@ struct SparseChanges {
     /// The field holding chunk text.
     static let textField: UInt8 = 0
 
-    private var slots: [String: Int] = [:]
+    private var interner = TermInterner()
     private var lists: [[Posting]] = []
-    private var listTerms: [String] = []
     private var addedChunks = 0
     private var addedLength = 0
     private var removes: [String: [UInt64]] = [:]
@@ -131,13 +130,9 @@ struct SparseChanges {
             for (t, tf) in c.postings {
                 var s = slot[Int(t)]
                 if s < 0 {
-                    let name = terms.names[Int(t)]
-                    if let existing = slots[name] { s = existing } else {
-                        s = lists.count
-                        slots[name] = s
-                        lists.append([])
-                        listTerms.append(name)
-                    }
+                    var name = terms.names[Int(t)]
+                    s = Int(name.withUTF8 { interner.id($0) })
+                    if s == lists.count { lists.append([]) }
                     slot[Int(t)] = s
                 }
                 lists[s].append(Posting(chunk: chunk.rawValue, tf: tf, length: c.length))
@@ -160,7 +155,7 @@ struct SparseChanges {
         if addedChunks > 0 {
             var adds: [String: [Posting]] = [:]
             adds.reserveCapacity(lists.count)
-            for (t, l) in zip(listTerms, lists) { adds[t] = l }
+            for (t, l) in zip(interner.names, lists) { adds[t] = l }
             try index.add(adds, chunks: addedChunks, length: addedLength, collection: collection, field: Self.textField, txn)
         }
     }

@@ -163,9 +163,10 @@ struct StatsCommand: ParsableCommand {
         Output.line("database \(s.path): format \(s.formatVersion), \(humanBytes(UInt64(s.fileBytes))) on disk (\(humanBytes(UInt64(s.allocatedBytes))) allocated), page \(s.pageSize) B, map \(humanBytes(UInt64(s.mapSize)))")
         if !s.collections.isEmpty {
             Output.line("")
-            Output.line(Output.table(["collection", "documents", "chunks", "text", "stored", "ratio", "sources"], s.collections.map { c in
+            Output.line(Output.table(["collection", "documents", "chunks", "text", "stored", "ratio", "sources", "bm25 terms", "bm25 in memory"], s.collections.map { c in
                 let ratio = c.storedChunkBytes == 0 ? "-" : String(format: "%.2f", Double(c.textBytes) / Double(c.storedChunkBytes))
-                return [c.name, String(c.documents), String(c.chunks), humanBytes(c.textBytes), humanBytes(c.storedChunkBytes), ratio, humanBytes(c.sourceBytes)]
+                return [c.name, String(c.documents), String(c.chunks), humanBytes(c.textBytes), humanBytes(c.storedChunkBytes), ratio, humanBytes(c.sourceBytes),
+                        c.textIndex.map { String($0.terms) } ?? "-", c.textIndex.map { humanBytes(UInt64($0.residentBytes)) } ?? "-"]
             }))
         }
         Output.line("")

@@ -105,11 +105,17 @@ public struct SparseIndex: Sendable {
         _ txn: borrowing WriteTransaction
     ) throws {
         var w = ByteWriter(capacity: 1024)
-        for (term, new) in byTerm where !new.isEmpty {
+        // Terms in key order: the B-tree pages they touch are neighbours, and stay in cache.
+        for term in byTerm.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            let new = byTerm[term]!
+            guard !new.isEmpty else { continue }
             let prefix = Self.blockPrefix(collection, field, term)
+            let tk = Self.termKey(collection, field, term)
+            let (df, cf) = try termStats(tk, txn)
             var all: [Posting] = []
-            // The term's last block, if it has room, is merged with the new postings.
-            if let (key, last) = try lastBlock(prefix, txn), last.count < PostingBlock.capacity {
+            // The term's last block, if it has room, is merged with the new postings (a new
+            // term has no blocks: no look-up).
+            if df > 0, let (key, last) = try lastBlock(prefix, txn), last.count < PostingBlock.capacity {
                 all = last
                 try txn.delete(forKey: key, in: postings)
             }
@@ -122,8 +128,6 @@ public struct SparseIndex: Sendable {
                 try txn.put(w.bytes, forKey: Self.blockKey(prefix, all[end - 1].chunk), in: postings)
                 start = end
             }
-            let tk = Self.termKey(collection, field, term)
-            let (df, cf) = try termStats(tk, txn)
             try setTermStats(tk, df + UInt32(new.count), cf + new.reduce(0) { $0 + UInt64($1.tf) }, txn)
         }
         var s = try statistics(collection: collection, field: field, txn)
@@ -197,6 +201,23 @@ public struct SparseIndex: Sendable {
                 return (k, list)
             }
         }
+    }
+
+    /// Terms and postings of `field` (from the term dictionary, without reading postings), and
+    /// the bytes `load` would hold in memory for them.
+    ///
+    /// - Complexity: one scan of the field's term dictionary.
+    public func size(collection: UInt32, field: UInt8, _ txn: borrowing some TransactionReading & ~Copyable) throws -> (terms: Int, postings: Int, residentBytes: Int) {
+        var terms = 0, postingCount = 0, bytes = 0
+        try txn.scan(self.terms, range: .prefix(Self.prefix(collection, field))) { key, value in
+            guard value.byteCount == 12 else { throw StorageError(.corruptValue, operation: "decode sparse term", detail: "\(value.byteCount) bytes") }
+            let df = Int(UInt32(littleEndian: value.unsafeLoadUnaligned(as: UInt32.self)))
+            terms += 1
+            postingCount += df
+            bytes += (key.byteCount - 5) + 64 + df * 20  // as SparseSnapshot.residentBytes counts, plus dense numbers
+            return .next
+        }
+        return (terms, postingCount, bytes)
     }
 
     /// Deletes everything `collection` has in these tables.

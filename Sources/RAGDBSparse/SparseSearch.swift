@@ -143,7 +143,7 @@ public final class SparseSnapshot: Sendable {
 
     /// Bytes held by the postings arrays (the resident size `ragdb stats` reports).
     public var residentBytes: Int {
-        terms.reduce(0) { $0 + $1.key.utf8.count + $1.value.count * 16 + 64 }
+        terms.reduce(0) { $0 + $1.key.utf8.count + $1.value.count * 20 + 64 }
     }
 
     /// The query's distinct terms that occur, in a fixed (lexicographic) order: scores are

@@ -67,3 +67,24 @@ import Testing
         }
     }
 }
+
+@Suite struct TextIndexStatisticsTests {
+    @Test("stats report the text index's terms, postings and resident size, matching the loaded index")
+    func sizes() throws {
+        try withTemporaryDirectory { dir in
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.createCollection("c")
+            try c.insert([DocumentInput(id: "a", text: "alpha beta beta gamma"), DocumentInput(id: "b", text: "beta delta")])
+            var plain = CollectionSettings()
+            plain.textIndex = false
+            try db.createCollection("plain", settings: plain).insert([DocumentInput(id: "x", text: "alpha")])
+            let stats = try db.statistics()
+            let t = try #require(stats.collections.first { $0.name == "c" }?.textIndex)
+            #expect(t.terms == 4 && t.postings == 5)
+            let loaded = try c.loadTextIndex()
+            #expect(t.residentBytes == loaded.residentBytes && loaded.termCount == 4)
+            #expect(stats.collections.first { $0.name == "plain" }?.textIndex == nil)
+            #expect(throws: RAGDBError.self) { try db.collection("plain").loadTextIndex() }
+        }
+    }
+}

@@ -149,72 +149,38 @@ do {
     var sink = 0
     try c.forEachChunk { sink &+= $0.text.utf8.count; return true }  // warm the map
     var lat = [UInt64](repeating: 0, count: gets)
-    // (a) one read transaction for all gets, as the peers do
-    let store = c.database.chunkStore
-    try c.database.env.read { txn in
+    /// Times `get` once per id of `order`; `get` returns a byte count that keeps the work alive.
+    func measure(_ system: String, _ mode: String, _ get: (ChunkID) throws -> Int) rethrows {
         for (j, id) in order.enumerated() {
             let t = nowNanos()
-            let ch = try store.chunk(id, in: c.id, txn)
-            sink &+= ch!.text.utf8.count
+            sink &+= try get(id)
             lat[j] = nowNanos() - t
         }
+        lat.sort()
+        emit(["system": system, "workload": "point-get", "mode": mode, "gets": gets,
+              "p50_us": percentile(lat, 0.5), "p99_us": percentile(lat, 0.99),
+              "mean_us": Double(lat.reduce(0, +)) / Double(gets) / 1000])
     }
-    lat.sort()
-    emit(["system": "ragdb", "workload": "point-get", "mode": "one read txn, decoded record", "gets": gets,
-          "p50_us": percentile(lat, 0.5), "p99_us": percentile(lat, 0.99),
-          "mean_us": Double(lat.reduce(0, +)) / Double(gets) / 1000])
-    // (a1) zero-copy text: checksum + LZ4 into a reused buffer, no strings
+    let store = c.database.chunkStore
+    let table = try c.database.env.table("chunks", create: false)!
     var scratch: [UInt8] = []
     try c.database.env.read { txn in
-        for (j, id) in order.enumerated() {
-            let t = nowNanos()
-            let n = try store.withChunkText(id, in: c.id, txn, scratch: &scratch) { _, text in text.byteCount }
-            sink &+= n!
-            lat[j] = nowNanos() - t
+        // (a) one read transaction for all gets, as the peers do: the decoded record
+        try measure("ragdb", "one read txn, decoded record") { try store.chunk($0, in: c.id, txn)!.text.utf8.count }
+        // (a1) the text in place: checksum + LZ4 into a reused buffer, no strings
+        try measure("ragdb", "one read txn, text in place (withChunkText)") { id in
+            try store.withChunkText(id, in: c.id, txn, scratch: &scratch) { _, text in text.byteCount }!
         }
-    }
-    lat.sort()
-    emit(["system": "ragdb", "workload": "point-get", "mode": "one read txn, text in place (withChunkText)", "gets": gets,
-          "p50_us": percentile(lat, 0.5), "p99_us": percentile(lat, 0.99),
-          "mean_us": Double(lat.reduce(0, +)) / Double(gets) / 1000])
-    // (a1') the same through the public ChunkTextReader: a read transaction per get
-    let reader = ChunkTextReader(c)
-    for (j, id) in order.enumerated() {
-        let t = nowNanos()
-        let n = try reader.withText(id) { _, text in text.byteCount }
-        sink &+= n!
-        lat[j] = nowNanos() - t
-    }
-    lat.sort()
-    emit(["system": "ragdb", "workload": "point-get", "mode": "ChunkTextReader, txn per get", "gets": gets,
-          "p50_us": percentile(lat, 0.5), "p99_us": percentile(lat, 0.99),
-          "mean_us": Double(lat.reduce(0, +)) / Double(gets) / 1000])
-    // (a2) the frame alone: checksum + LZ4, no record decoding
-    let table = try c.database.env.table("chunks", create: false)!
-    try c.database.env.read { txn in
-        for (j, id) in order.enumerated() {
+        // (a2) the frame alone: checksum + LZ4 into a new array, no record decoding
+        try measure("ragdb", "one read txn, frame decode only") { id in
             var k = KeyBuilder(capacity: 12); k.append(c.id.rawValue); k.append(id.rawValue)
-            let t = nowNanos()
-            let n = try txn.withValue(forKey: k.bytes, in: table) { try FramedValue.decode($0, context: "chunk").count }
-            sink &+= n!
-            lat[j] = nowNanos() - t
+            return try txn.withValue(forKey: k.bytes, in: table) { try FramedValue.decode($0, context: "chunk").count }!
         }
     }
-    lat.sort()
-    emit(["system": "ragdb", "workload": "point-get", "mode": "one read txn, frame decode only", "gets": gets,
-          "p50_us": percentile(lat, 0.5), "p99_us": percentile(lat, 0.99),
-          "mean_us": Double(lat.reduce(0, +)) / Double(gets) / 1000])
-    // (b) the public API: a read transaction per get
-    for (j, id) in order.enumerated() {
-        let t = nowNanos()
-        let ch = try c.chunk(id)
-        sink &+= ch!.text.utf8.count
-        lat[j] = nowNanos() - t
-    }
-    lat.sort()
-    emit(["system": "ragdb", "workload": "point-get", "mode": "Collection.chunk, txn per get", "gets": gets,
-          "p50_us": percentile(lat, 0.5), "p99_us": percentile(lat, 0.99),
-          "mean_us": Double(lat.reduce(0, +)) / Double(gets) / 1000])
+    // (b) the public API, a read transaction per get: text in place, and the decoded record
+    let reader = ChunkTextReader(c)
+    try measure("ragdb", "ChunkTextReader, txn per get") { try reader.withText($0) { _, text in text.byteCount }! }
+    try measure("ragdb", "Collection.chunk, txn per get") { try c.chunk($0)!.text.utf8.count }
     // timer overhead
     for j in 0..<gets { let t = nowNanos(); lat[j] = nowNanos() - t }
     lat.sort()

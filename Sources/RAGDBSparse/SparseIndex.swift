@@ -152,13 +152,7 @@ public struct SparseIndex: Sendable {
             for id in ids.sorted() {
                 let found: ([UInt8], [Posting])? = try txn.withCursor(on: postings) { cursor in
                     guard try cursor.seek(atOrAfter: Self.blockKey(prefix, id)) else { return nil }
-                    return try cursor.withCurrent { key, value -> ([UInt8], [Posting])? in
-                        let k = key.withUnsafeBytes { Array($0) }
-                        guard k.count == prefix.count + 8, k.starts(with: prefix) else { return nil }
-                        var list: [Posting] = []
-                        try PostingBlock.decode(value, into: &list)
-                        return (k, list)
-                    }
+                    return try Self.block(at: cursor, prefix: prefix)
                 }
                 guard let (key, list) = found, let at = list.firstIndex(where: { $0.chunk == id }) else {
                     throw StorageError(.corruptValue, operation: "remove postings", detail: "chunk \(id) is not in the postings of a term it contains")
@@ -193,13 +187,19 @@ public struct SparseIndex: Sendable {
             // seek landed past the term's blocks (or at a key equal to …‖max, impossible for a
             // real chunk id); the previous entry is the term's last block if it has the prefix.
             guard positioned else { return nil }
-            return try cursor.withCurrent { key, value -> ([UInt8], [Posting])? in
-                let k = key.withUnsafeBytes { Array($0) }
-                guard k.count == prefix.count + 8, k.starts(with: prefix) else { return nil }
-                var list: [Posting] = []
-                try PostingBlock.decode(value, into: &list)
-                return (k, list)
-            }
+            return try Self.block(at: cursor, prefix: prefix)
+        }
+    }
+
+    /// The key and postings of the block under `cursor`, if it belongs to the term whose
+    /// block keys start with `prefix`.
+    private static func block(at cursor: borrowing Cursor, prefix: [UInt8]) throws -> ([UInt8], [Posting])? {
+        try cursor.withCurrent { key, value -> ([UInt8], [Posting])? in
+            let k = key.withUnsafeBytes { Array($0) }
+            guard k.count == prefix.count + 8, k.starts(with: prefix) else { return nil }
+            var list: [Posting] = []
+            try PostingBlock.decode(value, into: &list)
+            return (k, list)
         }
     }
 

@@ -1,6 +1,7 @@
 import RAGDBChunks
 import RAGDBStorage
 import RAGDBVector
+import RAGDBSparse
 
 /// One problem found by `Database.check()`.
 public struct Problem: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -80,9 +81,12 @@ extension Database {
                         collection: info.id, spaces: spaces,
                         chunkExists: { try txn.contains(ChunkStore.chunkKey(cid, ChunkID(rawValue: $0)), in: store.chunks) },
                         txn) { entry, detail in report("vectors", entry, detail) }
+                    if info.settings.textIndex {
+                        checked += try checkTextIndex(info, txn) { table, entry, detail in report(table, entry, detail) }
+                    }
                 }
                 // records of collections that do not exist
-                for name in ChunkStore.tableNames + VectorStore.tableNames {
+                for name in ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames {
                     guard let table = try env.table(name, create: false) else {
                         report(name, "table", "missing")
                         continue
@@ -104,5 +108,60 @@ extension Database {
                 return CheckReport(checkedValues: checked, problems: problems)
             }
         }
+    }
+}
+
+extension Database {
+    /// Rebuilds the expected BM25 postings of a collection from its chunks' texts and compares
+    /// them with the stored blocks, the term dictionary and the statistics.
+    ///
+    /// - Complexity: analyzes every chunk and decodes every posting block; holds both posting
+    ///   sets in memory.
+    func checkTextIndex(_ info: CollectionInfo, _ txn: borrowing ReadTransaction, report: (String, String, String) -> Void) throws -> Int {
+        let entry = "collection \(info.id)"
+        let analyzer = info.settings.analyzer.analyzer
+        var expected: [String: [Posting]] = [:]
+        var chunks: UInt64 = 0, totalLength: UInt64 = 0
+        do {
+            try chunkStore.scanChunks(of: CollectionID(rawValue: info.id), txn) { chunk in
+                let t = Collection.termFrequencies(chunk.text, analyzer)
+                for (term, tf) in t.frequencies { expected[term, default: []].append(Posting(chunk: chunk.id.rawValue, tf: tf, length: t.length)) }
+                chunks += 1
+                totalLength += UInt64(t.length)
+                return .next
+            }
+        } catch {
+            return 0  // damaged chunks are reported by the chunk checks
+        }
+        let stored: SparseSnapshot
+        do {
+            stored = try sparseIndex.load(collection: info.id, field: SparseChanges.textField, txn)
+        } catch {
+            report("sparse_postings", entry, (error as? StorageError)?.detail ?? "\(error)")
+            return 1
+        }
+        var problems = 0
+        func note(_ table: String, _ detail: String) {
+            problems += 1
+            if problems <= 20 { report(table, entry, detail) }
+        }
+        if UInt64(stored.documents) != chunks || UInt64(stored.totalLength) != totalLength {
+            note("sparse_stats", "counts \(stored.documents) chunks of total length \(stored.totalLength); the chunks give \(chunks) and \(totalLength)")
+        }
+        for term in Set(expected.keys).union(stored.terms.keys).sorted() {
+            let want = expected[term] ?? []
+            guard let have = stored.terms[term] else { note("sparse_postings", "term \"\(term)\" has no postings"); continue }
+            let haveList = (0..<have.count).map { Posting(chunk: have.chunks[$0], tf: have.tfs[$0], length: have.lengths[$0]) }
+            if haveList != want { note("sparse_postings", "postings of term \"\(term)\" differ from the chunks' text") }
+        }
+        let dictionary = try sparseIndex.termStatistics(collection: info.id, field: SparseChanges.textField, txn)
+        for (term, list) in expected {
+            let cf = list.reduce(UInt64(0)) { $0 + UInt64($1.tf) }
+            if let d = dictionary[term], d.df == UInt32(list.count), d.cf == cf { continue }
+            note("sparse_terms", "statistics of term \"\(term)\" do not match its postings")
+        }
+        for term in dictionary.keys where expected[term] == nil { note("sparse_terms", "term \"\(term)\" occurs in no chunk") }
+        if problems > 20 { report("sparse_postings", entry, "\(problems - 20) more problems in the text index") }
+        return stored.terms.count + dictionary.count + 1
     }
 }

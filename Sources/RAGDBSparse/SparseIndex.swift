@@ -220,6 +220,22 @@ public struct SparseIndex: Sendable {
         return (terms, postingCount, bytes)
     }
 
+    /// Every term of `field` with its stored (df, cf).
+    ///
+    /// - Complexity: one scan of the field's term dictionary.
+    public func termStatistics(collection: UInt32, field: UInt8, _ txn: borrowing some TransactionReading & ~Copyable) throws -> [String: (df: UInt32, cf: UInt64)] {
+        var out: [String: (df: UInt32, cf: UInt64)] = [:]
+        let p = Self.prefix(collection, field)
+        try txn.scan(terms, range: .prefix(p)) { key, value in
+            guard value.byteCount == 12 else { throw StorageError(.corruptValue, operation: "decode sparse term", detail: "\(value.byteCount) bytes") }
+            let term = key.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[p.count...]), as: UTF8.self) }
+            out[term] = (UInt32(littleEndian: value.unsafeLoadUnaligned(as: UInt32.self)),
+                         UInt64(littleEndian: value.unsafeLoadUnaligned(fromByteOffset: 4, as: UInt64.self)))
+            return .next
+        }
+        return out
+    }
+
     /// Deletes everything `collection` has in these tables.
     public func drop(collection: UInt32, _ txn: borrowing WriteTransaction) throws {
         var k = KeyBuilder(capacity: 4)

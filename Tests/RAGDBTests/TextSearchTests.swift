@@ -1,5 +1,6 @@
 import Foundation
 import RAGDB
+import RAGDBStorage
 import RAGDBTestSupport
 import Testing
 
@@ -85,6 +86,39 @@ import Testing
             #expect(t.residentBytes == loaded.residentBytes && loaded.termCount == 4)
             #expect(stats.collections.first { $0.name == "plain" }?.textIndex == nil)
             #expect(throws: RAGDBError.self) { try db.collection("plain").loadTextIndex() }
+        }
+    }
+}
+
+@Suite struct TextIndexCheckTests {
+    @Test("check rebuilds the text index from the chunks and reports a tampered posting block")
+    func detectsTampering() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/db"
+            do {
+                let c = try Database.open(at: path).createCollection("c")
+                try c.insert([DocumentInput(id: "a", text: "alpha beta beta gamma"), DocumentInput(id: "b", text: "beta delta")])
+                #expect(try Database.open(at: path).check().isClean)
+            }
+            // Rewrite one block with a wrong term frequency but a valid layout.
+            do {
+                let env = try Environment.open(path: path)
+                let postings = try #require(try env.table("sparse_postings", create: false))
+                try env.write { txn throws in
+                    var first: ([UInt8], [UInt8])?
+                    try txn.scan(postings) { k, v in
+                        first = (k.withUnsafeBytes { Array($0) }, v.withUnsafeBytes { Array($0) })
+                        return .stop
+                    }
+                    var (key, value) = try #require(first)
+                    // Layout: tag, count, max tf u32, min length u32, then varints (delta, tf, length).
+                    value[11] = value[11] == 1 ? 2 : 1
+                    value[2] = max(value[2], value[11])
+                    try txn.put(value, forKey: key, in: postings)
+                }
+            }
+            let report = try Database.open(at: path).check()
+            #expect(report.problems.contains { $0.table == "sparse_postings" }, "\(report.problems)")
         }
     }
 }

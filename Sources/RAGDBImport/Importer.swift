@@ -19,7 +19,7 @@ public struct ImportOptions: Sendable {
     /// Documents per transaction.
     public var batchDocuments = 2000
     /// Input bytes per transaction (whichever of the two limits comes first).
-    public var batchBytes = 16 << 20
+    public var batchBytes = 8 << 20
     /// What to do with bad records.
     public var onError = ErrorPolicy.fail
     /// Validate and chunk everything, write nothing.
@@ -38,7 +38,7 @@ public struct ImportOptions: Sendable {
     /// The stored element type of spaces created for sidecars.
     public var sidecarElementType = VectorSpace.ElementType.float32
 
-    /// Defaults: format by extension, the collection's chunking, 2,000 documents or 16 MiB
+    /// Defaults: format by extension, the collection's chunking, 2,000 documents or 8 MiB
     /// per transaction, stop at the first error, two parsing threads.
     public init() {}
 }

@@ -37,7 +37,7 @@ public struct AnalyzerSettings: Codable, Sendable, Hashable {
     public var diacriticsFolding = true
     /// Stop-word list: `"english"` or `"none"`.
     public var stopWords = "english"
-    /// Stemmer: `"english"` (Porter) or `"none"`.
+    /// Stemmer: `"english"` (Snowball English, "Porter2"), `"porter"` (Porter 1980) or `"none"`.
     public var stemmer = "english"
 
     /// English defaults.
@@ -64,7 +64,7 @@ extension AnalyzerSettings {
     /// The analyzer these settings describe.
     public var analyzer: Analyzer {
         Analyzer(caseFolding: caseFolding, diacriticsFolding: diacriticsFolding,
-                 stopWords: stopWords == "english", stemming: stemmer == "english")
+                 stopWords: stopWords == "english", stemmer: Analyzer.Stemmer(rawValue: stemmer) ?? .english)
     }
 }
 
@@ -165,7 +165,7 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         guard ["english", "none"].contains(analyzer.stopWords) else {
             throw RAGDBError(.invalidInput, "unknown stop-word list \"\(analyzer.stopWords)\"", field: "analyzer.stop_words")
         }
-        guard ["english", "none"].contains(analyzer.stemmer) else {
+        guard ["english", "porter", "none"].contains(analyzer.stemmer) else {
             throw RAGDBError(.invalidInput, "unknown stemmer \"\(analyzer.stemmer)\"", field: "analyzer.stemmer")
         }
     }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Turns text into index terms, identically at index and query time: Unicode-aware word
-/// segmentation, case folding, diacritics folding, optional English stop words and the
-/// Porter stemmer.
+/// segmentation, case folding, diacritics folding, optional English stop words and an
+/// English stemmer (Snowball English by default, or Porter's original).
 ///
 /// Segmentation: a term is a maximal run of letters and digits (Unicode alphabetic or
 /// numeric scalars, combining marks inside a word included); everything else separates terms,
@@ -15,15 +15,34 @@ public struct Analyzer: Sendable, Hashable {
     public var diacriticsFolding: Bool
     /// Drop the English stop words (`Analyzer.englishStopWords`).
     public var stopWords: Bool
-    /// Apply the Porter stemmer to ASCII terms.
-    public var stemming: Bool
+    /// The stemmer applied to ASCII terms.
+    public var stemmer: Stemmer
+
+    /// Stemmers for English.
+    public enum Stemmer: String, Sendable, Hashable, CaseIterable {
+        /// No stemming.
+        case none
+        /// Porter's original algorithm (1980): `PorterStemmer`.
+        case porter
+        /// Snowball English, "Porter2": `EnglishStemmer` (the default).
+        case english
+    }
 
     /// An analyzer; the defaults are the English settings.
-    public init(caseFolding: Bool = true, diacriticsFolding: Bool = true, stopWords: Bool = true, stemming: Bool = true) {
+    public init(caseFolding: Bool = true, diacriticsFolding: Bool = true, stopWords: Bool = true, stemmer: Stemmer = .english) {
         self.caseFolding = caseFolding
         self.diacriticsFolding = diacriticsFolding
         self.stopWords = stopWords
-        self.stemming = stemming
+        self.stemmer = stemmer
+    }
+
+    @inline(__always)
+    private func stem(_ word: inout [UInt8]) {
+        switch stemmer {
+        case .none: break
+        case .porter: PorterStemmer.stem(&word)
+        case .english: EnglishStemmer.stem(&word)
+        }
     }
 
     /// Common English function words: articles, pronouns, auxiliaries, prepositions,
@@ -134,7 +153,7 @@ public struct Analyzer: Sendable, Hashable {
                 lettersOnly = word.allSatisfy { $0 >= 0x61 && $0 <= 0x7A }
             }
             if stopWords && word.count <= 16 && StopWordTable.shared.contains(Self.pack(word)) { return }
-            if stemming && lettersOnly { PorterStemmer.stem(&word) }
+            if lettersOnly { stem(&word) }
             if word.isEmpty { return }
             word.withUnsafeBufferPointer(body)
             return
@@ -143,9 +162,9 @@ public struct Analyzer: Sendable, Hashable {
             if caseFolding { term = term.lowercased() }
             if diacriticsFolding { term = Self.foldDiacritics(term) }
             if stopWords && Self.englishStopWords.contains(term) { return }
-            if stemming, term.utf8.allSatisfy({ $0 >= 0x61 && $0 <= 0x7A }) {
+            if stemmer != .none, term.utf8.allSatisfy({ $0 >= 0x61 && $0 <= 0x7A }) {
                 var bytes = Array(term.utf8)
-                PorterStemmer.stem(&bytes)
+                stem(&bytes)
                 term = String(decoding: bytes, as: UTF8.self)
             }
         }

@@ -33,6 +33,7 @@ import Testing
         let a = Analyzer()
         #expect(a.terms("The Connections between DATABASES, and indexing!") == ["connect", "databas", "index"])
         #expect(a.terms("Café naïve Größe Ærø") == ["cafe", "naiv", "gross", "ærø"])
+        #expect(Analyzer(stemmer: .porter).terms("Café naïve") == ["cafe", "naiv"])
         #expect(a.terms("don't stop-words x86_64 3.14") == ["stop", "word", "x86", "64", "3", "14"])
         #expect(a.terms("日本語のテキスト") == ["日本語のテキスト"])
         #expect(a.terms("") == [])
@@ -40,8 +41,20 @@ import Testing
 
     @Test("each step can be turned off")
     func options() {
-        #expect(Analyzer(stopWords: false, stemming: false).terms("The Running") == ["the", "running"])
-        #expect(Analyzer(caseFolding: false, stopWords: false, stemming: false).terms("The Café") == ["The", "Cafe"])
-        #expect(Analyzer(diacriticsFolding: false, stemming: false).terms("Café") == ["café"])
+        #expect(Analyzer(stopWords: false, stemmer: .none).terms("The Running") == ["the", "running"])
+        #expect(Analyzer(caseFolding: false, stopWords: false, stemmer: .none).terms("The Café") == ["The", "Cafe"])
+        #expect(Analyzer(diacriticsFolding: false, stemmer: .none).terms("Café") == ["café"])
+        #expect(Analyzer(stemmer: .porter).terms("generalizations happily") == ["gener", "happili"])
+        #expect(Analyzer(stemmer: .english).terms("generalizations happily") == ["general", "happili"])
+    }
+}
+
+@Suite struct EnglishStemmerTests {
+    @Test("every fixture word stems as Snowball's English (Porter2) stemmer does")
+    func fixture() {
+        var wrong: [String] = []
+        for (w, s) in englishFixture where EnglishStemmer.stem(w) != s { wrong.append("\(w): \(EnglishStemmer.stem(w)) ≠ \(s)") }
+        #expect(wrong.isEmpty, "\(wrong.prefix(20))")
+        #expect(englishFixture.count > 1000)
     }
 }

@@ -94,7 +94,9 @@ public final class Environment: @unchecked Sendable {
 
     /// Opens (and, with `options.create`, creates) the environment in directory `path`.
     ///
-    /// Returns the instance already open in this process for the same directory, if any.
+    /// Returns the instance already open in this process for the same directory, if any (it
+    /// keeps the options it was opened with; asking to write through one opened read-only
+    /// throws `.readOnly`).
     /// Clears reader slots left by dead processes (`mdb_reader_check`).
     ///
     /// - Complexity: a few system calls; maps the file but reads no data pages.
@@ -118,7 +120,14 @@ public final class Environment: @unchecked Sendable {
         }
         let identity = FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         return try registry.withLock { (registry: inout Registry) throws(StorageError) -> Environment in
-            if let existing = registry.open[identity]?.value { return existing }
+            if let existing = registry.open[identity]?.value {
+                // One handle per process: a read-only one cannot serve a writer.
+                if existing.options.readOnly && !options.readOnly {
+                    throw StorageError(.readOnly, operation: "open \(path)",
+                                       detail: "already open read-only in this process; close it first")
+                }
+                return existing
+            }
             let env = try Environment(path: path, identity: identity, options: options)
             registry.open[identity] = WeakEnvironment(env)
             return env

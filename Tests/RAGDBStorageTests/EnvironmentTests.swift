@@ -213,6 +213,9 @@ private struct Boom: Error {}
             options.readOnly = true
             let env = try Environment.open(path: dir, options: options)
             #expect(throws: StorageError.self) { try env.write { _ in } }
+            // While it is open, the directory cannot be reopened for writing in this process.
+            #expect(throws: StorageError.self) { try Environment.open(path: dir) }
+            #expect(try Environment.open(path: dir, options: options) === env)
         }
     }
 }

@@ -52,7 +52,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "RAGDBTextTests", dependencies: ["RAGDBText", "RAGDBTestSupport"],
-            exclude: ["make_porter_fixture.py"], swiftSettings: strict),
+            exclude: ["make_stemmer_fixture.py"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBChunksTests", dependencies: ["RAGDBChunks", "RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),

@@ -148,28 +148,29 @@ public enum FramedValue {
         _ stored: RawSpan, scratch: inout [UInt8], context: @autoclosure () -> String,
         _ body: (_ raw: RawSpan) throws -> R
     ) throws -> R {
-        let p = stored.withUnsafeBytes { $0 }  // stays valid: `stored` outlives this call
-        let h = try header(p, context: context())
-        let payload = UnsafeRawBufferPointer(rebasing: p[headerSize...])
-        switch h.codec {
-        case .raw:
-            guard XXHash.xxh32(payload) == h.checksum else {
-                throw StorageError(.corruptValue, operation: "decode \(context())", detail: "checksum mismatch")
+        try stored.withUnsafeBytes { p in
+            let h = try header(p, context: context())
+            let payload = UnsafeRawBufferPointer(rebasing: p[headerSize...])
+            switch h.codec {
+            case .raw:
+                guard XXHash.xxh32(payload) == h.checksum else {
+                    throw StorageError(.corruptValue, operation: "decode \(context())", detail: "checksum mismatch")
+                }
+                return try body(unsafe RawSpan(_unsafeBytes: payload))
+            case .lz4:
+                if scratch.count < h.rawLength { scratch = [UInt8](repeating: 0, count: max(h.rawLength, scratch.count * 2)) }
+                let ok = scratch.withUnsafeMutableBytes { out -> Bool in
+                    let n = LZ4_decompress_safe(
+                        payload.baseAddress!.assumingMemoryBound(to: CChar.self),
+                        out.baseAddress!.assumingMemoryBound(to: CChar.self),
+                        Int32(payload.count), Int32(h.rawLength))
+                    return Int(n) == h.rawLength && XXHash.xxh32(UnsafeRawBufferPointer(rebasing: out[0..<h.rawLength])) == h.checksum
+                }
+                guard ok else {
+                    throw StorageError(.corruptValue, operation: "decode \(context())", detail: "LZ4 payload or checksum does not match")
+                }
+                return try scratch.withUnsafeBytes { out in try body(unsafe RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: out[0..<h.rawLength]))) }
             }
-            return try body(unsafe RawSpan(_unsafeBytes: payload))
-        case .lz4:
-            if scratch.count < h.rawLength { scratch = [UInt8](repeating: 0, count: max(h.rawLength, scratch.count * 2)) }
-            let ok = scratch.withUnsafeMutableBytes { out -> Bool in
-                let n = LZ4_decompress_safe(
-                    payload.baseAddress!.assumingMemoryBound(to: CChar.self),
-                    out.baseAddress!.assumingMemoryBound(to: CChar.self),
-                    Int32(payload.count), Int32(h.rawLength))
-                return Int(n) == h.rawLength && XXHash.xxh32(UnsafeRawBufferPointer(rebasing: out[0..<h.rawLength])) == h.checksum
-            }
-            guard ok else {
-                throw StorageError(.corruptValue, operation: "decode \(context())", detail: "LZ4 payload or checksum does not match")
-            }
-            return try scratch.withUnsafeBytes { out in try body(unsafe RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: out[0..<h.rawLength]))) }
         }
     }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reads a ragdb database of format version 1, written from Format.md alone.
+"""Reads a ragdb database of format version 2, written from Format.md alone.
 
 Usage: format_reader.py DB_DIR   (pip install lmdb lz4 xxhash)
 Prints one JSON line per chunk, collections by name, chunks by id:
@@ -75,11 +75,11 @@ def main(path):
         v = txn.get(b"format_version", db=meta)
         if v is None or len(v) != 4: raise Bad("no valid format version record")
         version = struct.unpack("<I", v)[0]
-        if version != 1: raise Bad(f"format version {version}; this reader reads version 1 only"
-                                   + (" (written by a newer ragdb)" if version > 1 else ""))
+        if version != 2: raise Bad(f"format version {version}; this reader reads version 2 only"
+                                   + (" (written by a newer ragdb)" if version > 2 else ""))
         for n in TABLES:
             if n not in names: raise Bad(f"lacks the table {n!r}")
-        t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in TABLES + ("vectors",) if n in names}
+        t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in TABLES + ("vectors", "dense_models", "dense_codes") if n in names}
         nc, ncol = txn.get(b"next_chunk_id", db=meta), txn.get(b"next_collection_id", db=meta)
         if nc is None or len(nc) != 8 or ncol is None or len(ncol) != 4: raise Bad("bad meta id records")
         next_chunk, next_collection = struct.unpack("<Q", nc)[0], struct.unpack("<I", ncol)[0]
@@ -147,6 +147,22 @@ def main(path):
                     raise Bad(f"vector of chunk {chunk}: not finite")
                 if chunk not in seen: raise Bad(f"vector of chunk {chunk}, which does not exist")
                 entries["vectors"] += 1
+            for k, v in scan(txn, t["dense_models"], prefix):   # Format.md §"dense_models"
+                space = struct.unpack(">H", k[4:6])[0]
+                r = Reader(unframe(v, f"dense model of space {space}"), f"dense model of space {space}")
+                layout, kind, metric, _, d, lists, _ = r.u("<B"), r.u("<B"), r.u("<B"), r.u("<B"), r.u("<I"), r.u("<I"), r.u("<I")
+                if layout != 1 or kind not in (1, 2) or metric not in (1, 2, 3): raise Bad(f"dense model of space {space}: bad header")
+                if space >= len(spaces) or d != spaces[space]["dimensions"] or not 1 <= lists <= 1 << 20:
+                    raise Bad(f"dense model of space {space}: {d} dimensions, {lists} lists")
+                r.take(4 * d * (2 if kind == 2 else 1) + 4 * d * lists); r.end()
+                size = 8 + (d if kind == 2 else 8 * ((d + 63) // 64))
+                for ck, cv in scan(txn, t["dense_codes"], k):   # Format.md §"dense_codes"
+                    chunk = struct.unpack(">Q", ck[6:])[0]
+                    if len(ck) != 14 or len(cv) != size or struct.unpack("<I", cv[:4])[0] >= lists:
+                        raise Bad(f"dense code of chunk {chunk} in space {space}: bad size or list")
+                    if txn.get(ck, db=t["vectors"]) is None: raise Bad(f"dense code of chunk {chunk} without a vector")
+                    entries["dense_codes"] += 1
+                entries["dense_models"] += 1
         for n, count in entries.items():                 # every entry belongs to a catalog collection
             if txn.stat(t[n])["entries"] != count: raise Bad(f"table {n!r} holds entries of no collection")
 

@@ -85,6 +85,16 @@ extension VectorSpace.ElementType {
     }
 }
 
+extension VectorSpace.Metric {
+    var dense: DenseMetric {
+        switch self {
+        case .cosine: .cosine
+        case .dot: .dot
+        case .l2: .l2
+        }
+    }
+}
+
 extension ChunkingSettings {
     /// The chunker these settings describe.
     var chunker: Chunker {
@@ -187,6 +197,8 @@ public struct Collection: Sendable {
                 var next = try database.readMeta64(Database.MetaKey.nextChunkID, txn)
                 var counters = try store.counters(of: collection, txn)
                 var index = SparseChanges()
+                // Spaces with a dense index get a code for each new vector in this transaction.
+                let models = try spaces.map { try vectorStore.model(collection: collection.rawValue, space: $0.number, txn) }
                 for p in prepared {
                     let doc = p.document
                     guard let result = try store.put(doc, replace: replacing, in: collection, nextChunkID: &next, counters: &counters, txn) else {
@@ -202,7 +214,7 @@ public struct Collection: Sendable {
                     }
                     for (chunk, vectors) in zip(result.assigned, p.vectors) {
                         for v in vectors {
-                            try vectorStore.put(v.values, collection: collection.rawValue, space: spaces[Int(v.space)], chunk: chunk.rawValue, txn)
+                            try vectorStore.put(v.values, collection: collection.rawValue, space: spaces[Int(v.space)], chunk: chunk.rawValue, model: models[Int(v.space)], txn)
                         }
                     }
                     if textIndex {
@@ -293,6 +305,15 @@ public struct Collection: Sendable {
         let store = database.chunkStore
         let collection = self.id
         return try rethrowingAsRAGDB { try database.env.read { txn in try store.chunk(id, in: collection, txn) } }
+    }
+
+    /// The chunks `ids` (`nil` for each one that does not exist), from one snapshot.
+    ///
+    /// - Complexity: one read transaction, one look-up and decode per id.
+    public func chunks(_ ids: [ChunkID]) throws(RAGDBError) -> [Chunk?] {
+        let store = database.chunkStore
+        let collection = self.id
+        return try rethrowingAsRAGDB { try database.env.read { txn in try ids.map { try store.chunk($0, in: collection, txn) } } }
     }
 
     /// The stored source text of document `id`, or `nil` when absent or not stored.
@@ -506,7 +527,7 @@ public struct Collection: Sendable {
 
     /// The collection's spaces as the vector store numbers them.
     var storedSpaces: [StoredSpace] {
-        settings.spaces.enumerated().map { i, s in StoredSpace(number: UInt16(i), dimensions: s.dimensions, elementType: s.elementType.stored) }
+        settings.spaces.enumerated().map { i, s in StoredSpace(number: UInt16(i), dimensions: s.dimensions, elementType: s.elementType.stored, metric: s.metric.dense) }
     }
 
     static func prepareText(_ doc: DocumentInput, storeSource: Bool, chunking: ChunkingSettings) throws(RAGDBError) -> NewDocument {

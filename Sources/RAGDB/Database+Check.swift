@@ -81,6 +81,7 @@ extension Database {
                         collection: info.id, spaces: spaces,
                         chunkExists: { try txn.contains(ChunkStore.chunkKey(cid, ChunkID(rawValue: $0)), in: store.chunks) },
                         txn) { entry, detail in report("vectors", entry, detail) }
+                    checked += try vectorStore.checkDenseIndex(collection: info.id, spaces: spaces, txn) { entry, detail in report("dense_codes", entry, detail) }
                     if info.settings.textIndex {
                         checked += try checkTextIndex(info, txn) { table, entry, detail in report(table, entry, detail) }
                     }

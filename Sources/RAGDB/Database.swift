@@ -12,7 +12,7 @@ import Foundation
 /// snapshot. Closed when the last reference goes.
 public final class Database: Sendable {
     /// The on-disk format version this build reads and writes (Format.md).
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
     /// The version string recorded in new databases.
     public static let softwareVersion = "ragdb 0.1.0"
 
@@ -26,6 +26,9 @@ public final class Database: Sendable {
         public var durability: EnvironmentOptions.Durability = .full
         /// The initial map size in bytes; the map grows on demand.
         public var initialMapSize = 16 << 20
+        /// Upgrade a database of an older format version in place (one transaction; see
+        /// Format.md §4). Without it, an older version is refused with a hint.
+        public var upgrade = false
 
         /// Read-write, create when missing, fully durable.
         public init() {}
@@ -43,6 +46,8 @@ public final class Database: Sendable {
     static let metaTable = "meta"
     static let catalogTable = "collections"
     /// Every table a database of this format version has.
+    /// Tables that format version 2 added to version 1 (the dense index).
+    static let tablesAddedInVersion2 = ["dense_models", "dense_codes"]
     static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames
 
     enum MetaKey {
@@ -82,9 +87,18 @@ public final class Database: Sendable {
             guard let found = version, let version = found else {
                 throw RAGDBError(.notADatabase, "\(path) has no valid format version record")
             }
-            guard version == Self.formatVersion else {
-                let hint = version > Self.formatVersion ? "it was written by a newer ragdb; upgrade ragdb to open it" : "this format is not supported"
-                throw RAGDBError(.unsupportedFormat, "\(path) has format version \(version); this ragdb reads version \(Self.formatVersion) only: \(hint)")
+            if version == 1 && options.upgrade && !options.readOnly {
+                // Version 2 only added the dense-index tables: create them and record the
+                // new version in one transaction.
+                try env.createTables(Self.tablesAddedInVersion2) { txn, _ in
+                    var w = ByteWriter(capacity: 4)
+                    w.write(Self.formatVersion)
+                    try txn.put(w.bytes, forKey: MetaKey.formatVersion, in: meta)
+                }
+            } else if version != Self.formatVersion {
+                let hint = version > Self.formatVersion ? "it was written by a newer ragdb; upgrade ragdb to open it"
+                    : version == 1 ? "run `ragdb upgrade \(path)` to upgrade it in place" : "this format is not supported"
+                throw RAGDBError(.unsupportedFormat, "\(path) has format version \(version); this ragdb reads version \(Self.formatVersion): \(hint)")
             }
             for name in Self.allTables {
                 guard let t = try env.table(name, create: false) else {

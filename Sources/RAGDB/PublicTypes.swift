@@ -1,5 +1,6 @@
 public import RAGDBChunks
 public import RAGDBStorage
+public import RAGDBVector
 
 // The data model's value types live in RAGDBChunks; these names make them usable with a
 // plain `import RAGDB`.
@@ -20,3 +21,7 @@ public typealias Counters = CollectionCounters
 public typealias Durability = EnvironmentOptions.Durability
 /// Metadata: named typed values. See `RAGDBChunks.Metadata`.
 public typealias Metadata = RAGDBChunks.Metadata
+/// How a dense index is trained (code kind, IVF lists, sample). See `RAGDBVector.DenseModel.Options`.
+public typealias DenseIndexOptions = DenseModel.Options
+/// The compact code kinds of a dense index (int8, binary). See `RAGDBVector.CodeKind`.
+public typealias DenseCodeKind = CodeKind

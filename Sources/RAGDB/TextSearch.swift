@@ -108,14 +108,8 @@ extension Collection {
         let (snapshot, map, ids) = try rethrowingAsRAGDB {
             try database.env.read { txn in
                 let snapshot = try sparse.load(collection: collection.rawValue, field: SparseChanges.textField, txn)
-                var map: [UInt64: Int32] = [:]
-                var ids: [String] = []
-                try store.scanDocuments(of: collection, txn) { doc in
-                    for c in doc.chunkIDs { map[c.rawValue] = Int32(ids.count) }
-                    ids.append(doc.id)
-                    return .next
-                }
-                return (snapshot, map, ids)
+                let directory = try ChunkDirectory.load(store, collection, txn)
+                return (snapshot, directory.documentOfChunk, directory.documentIDs)
             }
         }
         return TextIndex(snapshot: snapshot, analyzer: settings.analyzer.analyzer, k1: k1, b: b, documentOfChunk: map, documentIDs: ids)

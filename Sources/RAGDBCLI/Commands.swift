@@ -14,7 +14,7 @@ struct RAGDBCommand: ParsableCommand {
             """,
         version: Database.softwareVersion,
         subcommands: [InitCommand.self, ImportCommand.self, CollectionsCommand.self, StatsCommand.self,
-                      GetCommand.self, CheckCommand.self, ExportCommand.self, SearchCommand.self])
+                      GetCommand.self, CheckCommand.self, ExportCommand.self, SearchCommand.self, IndexCommand.self, UpgradeCommand.self])
 }
 
 /// Runs `ragdb` with `arguments` (without the program name) and returns the exit code.
@@ -266,5 +266,23 @@ struct CheckCommand: ParsableCommand {
             Output.line("\(report.problems.count) problems in \(report.checkedValues) values checked")
         }
         if !report.isClean { throw CheckFailed(code: RAGDBExit.damaged) }
+    }
+}
+
+struct UpgradeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upgrade",
+        abstract: "Upgrade a database written by an older ragdb to this format version, in place, in one transaction.",
+        discussion: "Version 1 → 2 adds the empty dense-index tables. A database of the current version is left as it is.")
+
+    @Argument(help: "The database directory.")
+    var database: String
+
+    func run() throws {
+        var options = Database.Options()
+        options.create = false
+        options.upgrade = true
+        _ = try Database.open(at: database, options: options)
+        Output.line("\(database): format version \(Database.formatVersion)")
     }
 }

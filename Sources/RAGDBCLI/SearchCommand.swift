@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RAGDB
+import RAGDBImport
 
 #if canImport(Glibc)
 import Glibc
@@ -9,11 +10,19 @@ import Glibc
 struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "BM25 search over a collection's chunks (one query, or a batch file).",
+        abstract: "Search a collection's chunks: BM25, dense, or hybrid (one query, or a batch file).",
         discussion: """
-            The text is analyzed like the chunks (the collection's analyzer) and ranked with \\
-            BM25 (Lucene's formula, k1 1.2, b 0.75), exactly: MaxScore pruning returns the \\
-            same chunks and scores as scoring every match.
+            --mode text (the default without vectors): the text is analyzed like the chunks \\
+            and ranked with BM25 (Lucene's formula, k1 1.2, b 0.75), exactly.
+            --mode dense (the default with a vector): the space's in-memory codes propose \\
+            --candidates chunks from --probes IVF lists and exact similarity on the stored \\
+            vectors picks the best k (--exact scores every stored vector instead).
+            --mode hybrid: BM25 proposes --candidates chunks, exact dense similarity rescores \\
+            them, and --fusion combines the two (rrf, weighted with --alpha, or dense).
+            --explain prints the executed plan: each stage's candidates, bytes read and time.
+
+            Query vectors: --vector '[0.1, ...]' for one query; --query-vectors FILE.npy for \\
+            a batch, one row per line of the queries file.
 
             Batch mode reads JSONL lines {"id", "text"} and writes one JSON line per query: \\
             {"query_id", "results": [{"chunk", "doc", "score", "text"}]}, "doc" being the \\
@@ -22,6 +31,8 @@ struct SearchCommand: ParsableCommand {
             Examples:
               ragdb search my.ragdb --collection docs --text "copy-on-write b-tree" --k 5
               ragdb search my.ragdb --collection docs --queries queries.jsonl --k 100 > run.jsonl
+              ragdb search my.ragdb --collection docs --space minilm --mode hybrid \\
+                  --queries queries.jsonl --query-vectors queries.npy --k 100 > run.jsonl
             """)
 
     @Argument(help: "The database directory.")
@@ -48,6 +59,36 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .long, help: "Top-k method: accumulate, maxscore or exhaustive (all exact; they differ in speed).")
     var method = "accumulate"
 
+    @Option(name: .long, help: "text, dense or hybrid (default: text, or dense when a query vector is given).")
+    var mode: String?
+
+    @Option(name: .long, help: "The vector space for dense and hybrid modes (default: the collection's only space).")
+    var space: String?
+
+    @Option(name: .long, help: "The query vector, as a JSON array of numbers.")
+    var vector: String?
+
+    @Option(name: .long, help: "Batch mode: a .npy file of query vectors, one row per line of --queries.")
+    var queryVectors: String?
+
+    @Option(name: .long, help: "Candidates the coarse stage passes to verification (dense: max(10·k, 100); hybrid: 100).")
+    var candidates: Int?
+
+    @Option(name: .long, help: "Dense mode: IVF lists to probe (default: 1/16 of the lists, at least 8).")
+    var probes: Int?
+
+    @Flag(name: .long, help: "Dense mode: score every stored vector (exact; no codes).")
+    var exact = false
+
+    @Option(name: .long, help: "Hybrid mode: rrf (reciprocal rank, k 60), weighted or dense.")
+    var fusion = "rrf"
+
+    @Option(name: .long, help: "Hybrid mode with --fusion weighted: the dense weight (0-1).")
+    var alpha = 0.5
+
+    @Flag(name: .long, help: "Print the executed plan (with --json or in batch mode: a \"plan\" field).")
+    var explain = false
+
     @Flag(name: .long, help: "Print JSON (always on in batch mode).")
     var json = false
 
@@ -58,9 +99,16 @@ struct SearchCommand: ParsableCommand {
     var timing = false
 
     func validate() throws {
-        guard (text == nil) != (queries == nil) else { throw ValidationError("give either --text or --queries") }
+        guard (text != nil || vector != nil) != (queries != nil) else { throw ValidationError("give either --text and/or --vector, or --queries") }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         guard k1 >= 0, (0...1).contains(b) else { throw ValidationError("--k1 must be at least 0 and --b between 0 and 1") }
+        guard vector == nil || queries == nil else { throw ValidationError("--vector goes with --text; use --query-vectors with --queries") }
+        guard queryVectors == nil || queries != nil else { throw ValidationError("--query-vectors needs --queries") }
+        if let mode, !["text", "dense", "hybrid"].contains(mode) { throw ValidationError("--mode must be text, dense or hybrid, not '\(mode)'") }
+        guard ["rrf", "weighted", "dense"].contains(fusion) else { throw ValidationError("--fusion must be rrf, weighted or dense, not '\(fusion)'") }
+        guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be between 0 and 1") }
+        if let candidates, candidates < 1 { throw ValidationError("--candidates must be at least 1") }
+        if let probes, probes < 1 { throw ValidationError("--probes must be at least 1") }
     }
 
     struct Hit: Encodable {
@@ -68,41 +116,96 @@ struct SearchCommand: ParsableCommand {
         var doc: String
         var score: Double
         var text: String?
+        var dense: Double?
+        var bm25: Double?
     }
 
     func run() throws {
         let db = try openExisting(database)
         let c = try db.collection(collection)
+        let hasVectors = vector != nil || queryVectors != nil
+        let mode = self.mode ?? (hasVectors ? "dense" : "text")
+        if mode != "text" && !hasVectors {
+            throw ValidationError("--mode \(mode) needs a query vector: --vector, or --query-vectors with --queries")
+        }
         let searchMethod: TextIndex.Method = try choice(method, "--method") ?? .accumulate
         let loadStart = Date()
-        let index = try c.loadTextIndex(k1: k1, b: b)
-        let loadSeconds = Date().timeIntervalSince(loadStart)
-        var latencies: [Double] = []
-        func hits(_ q: String) throws -> [Hit] {
-            if noText {
-                // Document ids come from the index's in-memory map: no chunk is read.
-                return index.search(q, k: k, method: searchMethod).map { Hit(chunk: $0.chunk.rawValue, doc: index.documentID(of: $0.chunk) ?? "", score: $0.score, text: nil) }
+        let textIndex = mode == "dense" ? nil : try c.loadTextIndex(k1: k1, b: b)
+        let denseIndex: DenseIndex?
+        if mode == "text" {
+            denseIndex = nil
+        } else {
+            let names = c.settings.spaces.map(\.name)
+            guard let name = space ?? (names.count == 1 ? names[0] : nil) else {
+                throw ValidationError(names.isEmpty ? "collection \"\(collection)\" has no vector space" : "give --space (one of: \(names.joined(separator: ", ")))")
             }
-            return try c.search(q, k: k, in: index).map { Hit(chunk: $0.chunk.id.rawValue, doc: $0.documentID, score: $0.score, text: $0.chunk.text) }
+            denseIndex = try c.loadDenseIndex(space: name)
         }
-        if let text {
-            let results = try hits(text)
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let fusionChoice: Fusion = fusion == "rrf" ? .reciprocalRank(k: 60) : fusion == "dense" ? .dense : .weighted(alpha: alpha)
+        var latencies: [Double] = []
+        var lastPlan: [PlanStage] = []
+        func withText(_ ranked: [RankedChunk], _ doc: (ChunkIdentifier) -> String?) throws -> [Hit] {
+            var hits = ranked.map { Hit(chunk: $0.chunk.rawValue, doc: doc($0.chunk) ?? "", score: $0.score, text: nil, dense: $0.dense, bm25: $0.bm25) }
+            if !noText {
+                for (i, ch) in try c.chunks(ranked.map(\.chunk)).enumerated() { hits[i].text = ch?.text }
+            }
+            return hits
+        }
+        func hits(_ q: String, _ v: [Float]?) throws -> [Hit] {
+            switch mode {
+            case "dense":
+                let (r, plan) = try c.searchDense(v!, in: denseIndex!, k: k, candidates: candidates, probes: probes, exact: exact)
+                lastPlan = plan
+                return try withText(r, denseIndex!.documentID(of:))
+            case "hybrid":
+                let (r, plan) = try c.searchHybrid(text: q, vector: v!, textIndex: textIndex!, denseIndex: denseIndex!, k: k,
+                                                   candidates: candidates ?? 100, fusion: fusionChoice)
+                lastPlan = plan
+                return try withText(r, denseIndex!.documentID(of:))
+            default:
+                let index = textIndex!
+                if noText {
+                    // Document ids come from the index's in-memory map: no chunk is read.
+                    return index.search(q, k: k, method: searchMethod).map { Hit(chunk: $0.chunk.rawValue, doc: index.documentID(of: $0.chunk) ?? "", score: $0.score, text: nil) }
+                }
+                return try c.search(q, k: k, in: index).map { Hit(chunk: $0.chunk.id.rawValue, doc: $0.documentID, score: $0.score, text: $0.chunk.text) }
+            }
+        }
+        if text != nil || vector != nil {
+            var v: [Float]?
+            if let vector {
+                guard let parsed = try? JSONSerialization.jsonObject(with: Data(vector.utf8)) as? [NSNumber] else {
+                    throw ValidationError("--vector must be a JSON array of numbers")
+                }
+                v = parsed.map { $0.floatValue }
+            }
+            let results = try hits(text ?? "", v)
             if json {
-                struct Payload: Encodable { var results: [Hit] }
-                try Output.json(Payload(results: results))
-            } else if results.isEmpty {
-                Output.line("no results")
+                struct Payload: Encodable { var results: [Hit]; var plan: [PlanStage]? }
+                try Output.json(Payload(results: results, plan: explain ? lastPlan : nil))
             } else {
+                if results.isEmpty { Output.line("no results") }
                 for (rank, h) in results.enumerated() {
                     Output.line("\(rank + 1). \(h.doc) (chunk \(h.chunk), score \(String(format: "%.4f", h.score)))")
                     if let t = h.text { Output.line("   " + t.prefix(200).replacingOccurrences(of: "\n", with: " ")) }
                 }
+                if explain && !lastPlan.isEmpty { Output.line(Self.render(lastPlan)) }
             }
             return
+        }
+        var vectors: [[Float]]?
+        if let queryVectors {
+            do {
+                vectors = try NpyMatrix.read(path: queryVectors).rows
+            } catch {
+                throw CLIError(code: "search.bad_vectors", message: "\(error)", exit: RAGDBExit.badInput)
+            }
         }
         struct Line: Encodable {
             var query_id: String
             var results: [Hit]
+            var plan: [PlanStage]?
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -117,7 +220,15 @@ struct SearchCommand: ParsableCommand {
             data = d
         }
         var out = Data()
-        for (n, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+        var row = 0
+        let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+        if let vectors {
+            let count = lines.filter { !$0.isEmpty }.count
+            guard vectors.count == count else {
+                throw CLIError(code: "search.bad_vectors", message: "\(queryVectors!): \(vectors.count) rows for \(count) queries in \(path)", exit: RAGDBExit.badInput)
+            }
+        }
+        for (n, line) in lines.enumerated() where !line.isEmpty {
             guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
                 throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): malformed JSON", exit: RAGDBExit.badInput)
             }
@@ -125,13 +236,14 @@ struct SearchCommand: ParsableCommand {
             if let s = obj["id"] as? String { id = s } else if let i = obj["id"] as? Int { id = String(i) } else {
                 throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"id\": missing or not a string", exit: RAGDBExit.badInput)
             }
-            guard let q = obj["text"] as? String else {
+            guard let q = obj["text"] as? String ?? (mode == "dense" ? "" : nil) else {
                 throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"text\": missing or not a string", exit: RAGDBExit.badInput)
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let found = try hits(q)
+            let found = try hits(q, vectors?[row])
+            row += 1
             latencies.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000)
-            out.append(try encoder.encode(Line(query_id: id, results: found)))
+            out.append(try encoder.encode(Line(query_id: id, results: found, plan: explain ? lastPlan : nil)))
             out.append(0x0A)
             if out.count > 1 << 20 { FileHandle.standardOutput.write(out); out.removeAll(keepingCapacity: true) }
         }
@@ -142,13 +254,86 @@ struct SearchCommand: ParsableCommand {
             struct Timing: Encodable {
                 var queries: Int, load_seconds: Double, search_seconds: Double, queries_per_s: Double
                 var p50_us: Double, p99_us: Double, index_terms: Int, index_chunks: Int, resident_bytes: Int
+                var dense_resident_bytes: Int, mode: String, kernels: String
             }
             let t = Timing(queries: sorted.count, load_seconds: loadSeconds, search_seconds: total, queries_per_s: Double(sorted.count) / total,
                            p50_us: sorted[sorted.count / 2], p99_us: sorted[min(sorted.count - 1, sorted.count * 99 / 100)],
-                           index_terms: index.termCount, index_chunks: index.documents, resident_bytes: index.residentBytes)
+                           index_terms: textIndex?.termCount ?? 0, index_chunks: textIndex?.documents ?? 0, resident_bytes: textIndex?.residentBytes ?? 0,
+                           dense_resident_bytes: denseIndex?.residentBytes ?? 0, mode: mode, kernels: DenseIndex.kernelLevel)
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
             Output.error(String(decoding: try enc.encode(t), as: UTF8.self))
+        }
+    }
+
+    /// The plan as a text table.
+    static func render(_ plan: [PlanStage]) -> String {
+        "plan:\n" + Output.table(["stage", "operator", "in", "out", "scored", "vector bytes", "code bytes", "µs", "detail"],
+                                 plan.enumerated().map { i, s in
+                                     ["\(i + 1)", s.op, "\(s.input)", "\(s.output)", "\(s.scored)", "\(s.vectorBytesRead)", "\(s.codeBytesRead)",
+                                      String(format: "%.0f", s.microseconds), s.detail]
+                                 })
+    }
+}
+
+struct IndexCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index",
+        abstract: "Build a vector space's dense index: IVF lists and compact codes, for dense search.",
+        discussion: """
+            Trains on the space's stored vectors (k-means on a sample for the IVF centroids; \\
+            per-dimension ranges for int8 codes, means for binary codes), then codes every \\
+            vector, in one transaction that replaces any previous index of the space. Later \\
+            imports code their vectors as they write them; deletes remove their codes. \\
+            Rebuild after the data has changed a lot, so that the lists stay balanced.
+
+            Example:
+              ragdb index my.ragdb --collection docs --space minilm --codes int8
+            """)
+
+    @Argument(help: "The database directory.")
+    var database: String
+
+    @Option(name: .long, help: "The collection.")
+    var collection: String
+
+    @Option(name: .long, help: "The vector space (default: the collection's only space).")
+    var space: String?
+
+    @Option(name: .long, help: "Code kind: int8 (1 byte per dimension) or binary (1 bit per dimension).")
+    var codes = "int8"
+
+    @Option(name: .long, help: "IVF lists (default: 1 below 20,000 vectors, else about 4√n).")
+    var lists: Int?
+
+    @Option(name: .long, help: "Train on at most this many vectors.")
+    var sample = 65_536
+
+    @Flag(name: .long, help: "Print the summary as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard DenseCodeKind(name: codes) != nil else { throw ValidationError("--codes must be int8 or binary, not '\(codes)'") }
+        if let lists, lists < 1 { throw ValidationError("--lists must be at least 1") }
+        guard sample >= 1 else { throw ValidationError("--sample must be at least 1") }
+    }
+
+    func run() throws {
+        let db = try openExisting(database, write: true)
+        let c = try db.collection(collection)
+        let names = c.settings.spaces.map(\.name)
+        guard let name = space ?? (names.count == 1 ? names[0] : nil) else {
+            throw ValidationError(names.isEmpty ? "collection \"\(collection)\" has no vector space" : "give --space (one of: \(names.joined(separator: ", ")))")
+        }
+        var options = DenseIndexOptions()
+        options.codes = DenseCodeKind(name: codes)!
+        options.lists = lists
+        options.sampleLimit = sample
+        let summary = try c.buildDenseIndex(space: name, options: options)
+        if json {
+            try Output.json(summary)
+        } else {
+            Output.line("indexed \(summary.vectors) vectors of space \(name): \(summary.lists) lists, \(summary.codes) codes of \(summary.codeBytes) bytes, trained on \(summary.trainedOn), \(String(format: "%.2f", summary.seconds)) s")
         }
     }
 }

@@ -88,3 +88,18 @@ final class NpyReader {
         }
     }
 }
+
+/// Whole `.npy` matrices, for inputs small enough to hold (query vectors).
+public enum NpyMatrix {
+    /// Every row of the 2-D float32 or float16 `.npy` file at `path`.
+    ///
+    /// - Complexity: reads the file once; memory: rows × dimensions floats.
+    /// - Throws: `ImportError` naming the file for an unreadable or malformed file.
+    public static func read(path: String) throws(ImportError) -> (rows: [[Float]], dimensions: Int) {
+        let reader = try NpyReader(path: path)
+        var rows: [[Float]] = []
+        rows.reserveCapacity(reader.rows)
+        while let r = try reader.next() { rows.append(r) }
+        return (rows, reader.dimensions)
+    }
+}

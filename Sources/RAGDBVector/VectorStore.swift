@@ -28,28 +28,42 @@ public struct StoredSpace: Sendable, Hashable {
     public var dimensions: Int
     /// Stored element type.
     public var elementType: StoredElementType
+    /// Similarity measure.
+    public var metric: DenseMetric
 
     /// Creates a space description.
-    public init(number: UInt16, dimensions: Int, elementType: StoredElementType) {
+    public init(number: UInt16, dimensions: Int, elementType: StoredElementType, metric: DenseMetric = .cosine) {
         self.number = number
         self.dimensions = dimensions
         self.elementType = elementType
+        self.metric = metric
     }
+
+    /// Bytes of one stored vector.
+    public var vectorBytes: Int { elementType.byteCount(dimensions: dimensions) }
 }
 
 /// Full-precision vectors on disk, one value per (collection, space, chunk), stored bare
-/// (no frame) so that verification reads use them in place from the map.
+/// (no frame) so that verification reads use them in place from the map; and each space's
+/// dense index: its trained model (`dense_models`) and one compact code per vector
+/// (`dense_codes`), kept in step with the vectors in the same transactions.
 ///
 /// Key: `collection u32 BE ‖ space u16 BE ‖ chunk id u64 BE` (a space's vectors scan in
 /// chunk-id order). Value: exactly `elementType.byteCount(dimensions:)` bytes; its size is
 /// its validation.
 public struct VectorStore: Sendable {
     /// The tables this store owns.
-    public static let tableNames = ["vectors"]
+    public static let tableNames = ["vectors", "dense_models", "dense_codes"]
     let vectors: Table
+    let models: Table
+    let codes: Table
 
     /// A store over the tables opened by the caller.
-    public init(tables: [String: Table]) { vectors = tables["vectors"]! }
+    public init(tables: [String: Table]) {
+        vectors = tables["vectors"]!
+        models = tables["dense_models"]!
+        codes = tables["dense_codes"]!
+    }
 
     static func key(_ collection: UInt32, _ space: UInt16, _ chunk: UInt64) -> [UInt8] {
         var k = KeyBuilder(capacity: 14)
@@ -99,9 +113,12 @@ public struct VectorStore: Sendable {
         }
     }
 
-    /// Stores the vector of `chunk` in `space`.
-    public func put(_ values: [Float], collection: UInt32, space: StoredSpace, chunk: UInt64, _ txn: borrowing WriteTransaction) throws {
-        try txn.putAppending(Self.encode(values, as: space.elementType), forKey: Self.key(collection, space.number, chunk), in: vectors)
+    /// Stores the vector of `chunk` in `space`, and its code when the space has a dense
+    /// index (`model`, from `model(collection:space:)` in the same transaction).
+    public func put(_ values: [Float], collection: UInt32, space: StoredSpace, chunk: UInt64, model: DenseModel? = nil, _ txn: borrowing WriteTransaction) throws {
+        let key = Self.key(collection, space.number, chunk)
+        try txn.putAppending(Self.encode(values, as: space.elementType), forKey: key, in: vectors)
+        if let model { try txn.putAppending(Self.codeValue(model.encode(values)), forKey: key, in: codes) }
     }
 
     /// The vector of `chunk` in `space`, decoded to floats, or `nil`.
@@ -114,7 +131,11 @@ public struct VectorStore: Sendable {
     /// Deletes the vectors of `chunks` in every one of `spaceCount` spaces.
     public func delete(chunks: [UInt64], collection: UInt32, spaceCount: Int, _ txn: borrowing WriteTransaction) throws {
         for s in 0..<spaceCount {
-            for c in chunks { try txn.delete(forKey: Self.key(collection, UInt16(s), c), in: vectors) }
+            for c in chunks {
+                let key = Self.key(collection, UInt16(s), c)
+                try txn.delete(forKey: key, in: vectors)
+                try txn.delete(forKey: key, in: codes)
+            }
         }
     }
 
@@ -123,6 +144,8 @@ public struct VectorStore: Sendable {
         var k = KeyBuilder(capacity: 4)
         k.append(collection)
         try txn.deleteRange(.prefix(k.bytes), in: vectors)
+        try txn.deleteRange(.prefix(k.bytes), in: models)
+        try txn.deleteRange(.prefix(k.bytes), in: codes)
     }
 
     /// Counts the vectors of `collection` in `space`.

@@ -1,0 +1,57 @@
+// ragdb vector kernels: similarity, code-distance and batch kernels for the dense index.
+//
+// Every kernel exists as a portable scalar reference and, where the CPU has them, AVX2+FMA+F16C
+// and AVX-512 versions. The best version is chosen once, at first use, with
+// __builtin_cpu_supports; tests force each level with ragdb_kernels_set_level and compare it
+// with the reference. Vector arguments may be unaligned (values are read in place from the
+// LMDB map, which aligns them to 2 bytes only). Nothing here allocates.
+#ifndef RAGDB_KERNELS_H
+#define RAGDB_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set levels, in increasing order.
+enum ragdb_kernel_level { RAGDB_LEVEL_SCALAR = 0, RAGDB_LEVEL_AVX2 = 1, RAGDB_LEVEL_AVX512 = 2 };
+
+/// The best level this CPU supports.
+int ragdb_kernels_best_level(void);
+/// The level in use.
+int ragdb_kernels_level(void);
+/// Uses `level` (clamped to the best supported). For tests and benchmarks; not thread-safe
+/// with concurrent kernel calls.
+void ragdb_kernels_set_level(int level);
+
+/// out[0] = q·v, out[1] = v·v over n float32 (v little-endian, unaligned).
+void ragdb_f32_dot_norm(const float *q, const void *v, size_t n, float out[2]);
+/// q·v over n float32.
+float ragdb_f32_dot(const float *q, const void *v, size_t n);
+/// out[0] = q·v, out[1] = v·v with v n IEEE binary16 values (little-endian, unaligned).
+void ragdb_f16_dot_norm(const float *q, const void *v, size_t n, float out[2]);
+/// out[0] = q·v, out[1] = v·v with v n signed bytes (unscaled: the caller multiplies by the
+/// vector's scale and its square).
+void ragdb_i8_dot_norm(const float *q, const void *v, size_t n, float out[2]);
+
+/// out[r * nq + j] = queries[j]·rows[r] for nq contiguous queries of n floats and nrows rows
+/// given by pointer (each unaligned). Register-tiled 4 rows × 4 queries.
+void ragdb_f32_dot_batch(const float *queries, size_t nq, const void *const *rows, size_t nrows,
+                         size_t n, float *out);
+
+/// out[i] = q·codes[i] for count contiguous codes of n unsigned bytes each.
+void ragdb_u8_dot_many(const float *q, const uint8_t *codes, size_t n, size_t count, float *out);
+/// out[i] = popcount(q XOR codes[i]) for count contiguous codes of `words` 64-bit words each.
+void ragdb_hamming_many(const uint64_t *q, const uint64_t *codes, size_t words, size_t count,
+                        uint32_t *out);
+/// Product-quantization asymmetric distance: out[i] = Σ_s table[s * 256 + codes[i * m + s]]
+/// for count contiguous codes of m bytes.
+void ragdb_pq_adc_many(const float *table, const uint8_t *codes, size_t m, size_t count,
+                       float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,485 @@
+// ragdb vector kernels. See include/ragdb_kernels.h for the contract and docs/dense.md for the
+// measurements behind the choices. Three levels per kernel: a scalar reference (also the
+// fallback on non-x86 machines), AVX2+FMA+F16C, and AVX-512 (F, BW, VL). Per-function target
+// attributes keep the package free of unsafe compiler flags: one binary uses whatever the CPU
+// has, chosen once at first use.
+#include "ragdb_kernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define RAGDB_X86 1
+#include <immintrin.h>
+#else
+#define RAGDB_X86 0
+#endif
+
+// MARK: scalar reference
+
+static inline float load_f32(const void *v, size_t i) {
+    float x;
+    memcpy(&x, (const char *)v + 4 * i, 4);
+    return x;
+}
+
+static inline float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1F;
+    uint32_t mant = h & 0x3FF;
+    uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else { // subnormal: renormalise
+            exp = 127 - 15 + 1;
+            while ((mant & 0x400) == 0) { mant <<= 1; exp--; }
+            mant &= 0x3FF;
+            bits = sign | (exp << 23) | (mant << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000 | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static void f32_dot_norm_scalar(const float *q, const void *v, size_t n, float out[2]) {
+    float d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) { float x = load_f32(v, i); d += q[i] * x; s += x * x; }
+    out[0] = d; out[1] = s;
+}
+
+static float f32_dot_scalar(const float *q, const void *v, size_t n) {
+    float d = 0;
+    for (size_t i = 0; i < n; i++) d += q[i] * load_f32(v, i);
+    return d;
+}
+
+static void f16_dot_norm_scalar(const float *q, const void *v, size_t n, float out[2]) {
+    float d = 0, s = 0;
+    const unsigned char *p = v;
+    for (size_t i = 0; i < n; i++) {
+        float x = half_to_float((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
+        d += q[i] * x; s += x * x;
+    }
+    out[0] = d; out[1] = s;
+}
+
+static void i8_dot_norm_scalar(const float *q, const void *v, size_t n, float out[2]) {
+    float d = 0, s = 0;
+    const int8_t *p = v;
+    for (size_t i = 0; i < n; i++) { float x = p[i]; d += q[i] * x; s += x * x; }
+    out[0] = d; out[1] = s;
+}
+
+static void f32_dot_batch_scalar(const float *queries, size_t nq, const void *const *rows,
+                                 size_t nrows, size_t n, float *out) {
+    for (size_t r = 0; r < nrows; r++)
+        for (size_t j = 0; j < nq; j++) out[r * nq + j] = f32_dot_scalar(queries + j * n, rows[r], n);
+}
+
+static void u8_dot_many_scalar(const float *q, const uint8_t *codes, size_t n, size_t count, float *out) {
+    for (size_t c = 0; c < count; c++) {
+        const uint8_t *p = codes + c * n;
+        float d = 0;
+        for (size_t i = 0; i < n; i++) d += q[i] * (float)p[i];
+        out[c] = d;
+    }
+}
+
+static void hamming_many_scalar(const uint64_t *q, const uint64_t *codes, size_t words, size_t count,
+                                uint32_t *out) {
+    for (size_t c = 0; c < count; c++) {
+        uint32_t h = 0;
+        for (size_t w = 0; w < words; w++) {
+            uint64_t x = q[w] ^ codes[c * words + w];
+            while (x) { x &= x - 1; h++; } // no popcnt at the baseline target
+        }
+        out[c] = h;
+    }
+}
+
+static void pq_adc_many_scalar(const float *table, const uint8_t *codes, size_t m, size_t count, float *out) {
+    for (size_t c = 0; c < count; c++) {
+        const uint8_t *p = codes + c * m;
+        float d = 0;
+        for (size_t s = 0; s < m; s++) d += table[s * 256 + p[s]];
+        out[c] = d;
+    }
+}
+
+#if RAGDB_X86
+
+// MARK: AVX2 + FMA + F16C
+
+#define AVX2 __attribute__((target("avx2,fma,f16c,popcnt")))
+
+AVX2 static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+    return _mm_cvtss_f32(lo);
+}
+
+AVX2 static void f32_dot_norm_avx2(const float *q, const void *v, size_t n, float out[2]) {
+    const float *x = v;
+    __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps(), s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_loadu_ps(x + i), a1 = _mm256_loadu_ps(x + i + 8);
+        d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), a0, d0);
+        d1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), a1, d1);
+        s0 = _mm256_fmadd_ps(a0, a0, s0);
+        s1 = _mm256_fmadd_ps(a1, a1, s1);
+    }
+    float d = hsum256(_mm256_add_ps(d0, d1)), s = hsum256(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) { float a = load_f32(v, i); d += q[i] * a; s += a * a; }
+    out[0] = d; out[1] = s;
+}
+
+AVX2 static float f32_dot_avx2(const float *q, const void *v, size_t n) {
+    const float *x = v;
+    __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps(), d2 = _mm256_setzero_ps(), d3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i), d0);
+        d1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(x + i + 8), d1);
+        d2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), _mm256_loadu_ps(x + i + 16), d2);
+        d3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), _mm256_loadu_ps(x + i + 24), d3);
+    }
+    for (; i + 8 <= n; i += 8) d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i), d0);
+    float d = hsum256(_mm256_add_ps(_mm256_add_ps(d0, d1), _mm256_add_ps(d2, d3)));
+    for (; i < n; i++) d += q[i] * load_f32(v, i);
+    return d;
+}
+
+AVX2 static void f16_dot_norm_avx2(const float *q, const void *v, size_t n, float out[2]) {
+    const unsigned char *p = v;
+    __m256 d0 = _mm256_setzero_ps(), s0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i)));
+        __m256 a1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i + 16)));
+        d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), a0, d0);
+        d1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), a1, d1);
+        s0 = _mm256_fmadd_ps(a0, a0, s0);
+        s1 = _mm256_fmadd_ps(a1, a1, s1);
+    }
+    float d = hsum256(_mm256_add_ps(d0, d1)), s = hsum256(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) {
+        float a = half_to_float((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
+        d += q[i] * a; s += a * a;
+    }
+    out[0] = d; out[1] = s;
+}
+
+AVX2 static void i8_dot_norm_avx2(const float *q, const void *v, size_t n, float out[2]) {
+    const int8_t *p = v;
+    __m256 d0 = _mm256_setzero_ps(), s0 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i b = _mm_loadl_epi64((const __m128i *)(p + i));
+        __m256 a = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+        d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), a, d0);
+        s0 = _mm256_fmadd_ps(a, a, s0);
+    }
+    float d = hsum256(d0), s = hsum256(s0);
+    for (; i < n; i++) { float a = p[i]; d += q[i] * a; s += a * a; }
+    out[0] = d; out[1] = s;
+}
+
+AVX2 static void u8_dot_many_avx2(const float *q, const uint8_t *codes, size_t n, size_t count, float *out) {
+    for (size_t c = 0; c < count; c++) {
+        const uint8_t *p = codes + c * n;
+        __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            __m128i b = _mm_loadu_si128((const __m128i *)(p + i));
+            __m256 a0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+            __m256 a1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)));
+            d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), a0, d0);
+            d1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), a1, d1);
+        }
+        float d = hsum256(_mm256_add_ps(d0, d1));
+        for (; i < n; i++) d += q[i] * (float)p[i];
+        out[c] = d;
+    }
+}
+
+AVX2 static void hamming_many_popcnt(const uint64_t *q, const uint64_t *codes, size_t words, size_t count,
+                                     uint32_t *out) {
+    for (size_t c = 0; c < count; c++) {
+        const uint64_t *p = codes + c * words;
+        uint64_t h = 0;
+        for (size_t w = 0; w < words; w++) h += (uint64_t)_mm_popcnt_u64(q[w] ^ p[w]);
+        out[c] = (uint32_t)h;
+    }
+}
+
+AVX2 static void pq_adc_many_avx2(const float *table, const uint8_t *codes, size_t m, size_t count, float *out) {
+    // Eight codes at a time: gather one table entry per code for each subspace.
+    size_t c = 0;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i stride = _mm256_mullo_epi32(lane, _mm256_set1_epi32((int)m));
+    // Each gather reads 4 bytes at base + s + m·lane, so stop while 3 bytes of slack remain.
+    for (; (c + 8) * m + 3 <= count * m; c += 8) {
+        const uint8_t *base = codes + c * m;
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t s = 0; s < m; s++) {
+            __m256i idx = _mm256_i32gather_epi32((const int *)(const void *)(base + s), stride, 1);
+            idx = _mm256_and_si256(idx, _mm256_set1_epi32(0xFF));
+            acc = _mm256_add_ps(acc, _mm256_i32gather_ps(table + s * 256, idx, 4));
+        }
+        _mm256_storeu_ps(out + c, acc);
+    }
+    if (c < count) pq_adc_many_scalar(table, codes + c * m, m, count - c, out + c);
+}
+
+static void f32_dot_batch_avx2(const float *queries, size_t nq, const void *const *rows, size_t nrows,
+                               size_t n, float *out) {
+    for (size_t r = 0; r < nrows; r++)
+        for (size_t j = 0; j < nq; j++) out[r * nq + j] = f32_dot_avx2(queries + j * n, rows[r], n);
+}
+
+// MARK: AVX-512
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")))
+
+AVX512 static void f32_dot_norm_avx512(const float *q, const void *v, size_t n, float out[2]) {
+    const float *x = v;
+    __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps(), s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 a0 = _mm512_loadu_ps(x + i), a1 = _mm512_loadu_ps(x + i + 16);
+        d0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), a0, d0);
+        d1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), a1, d1);
+        s0 = _mm512_fmadd_ps(a0, a0, s0);
+        s1 = _mm512_fmadd_ps(a1, a1, s1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(k, x + i);
+        d0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q + i), a, d0);
+        s0 = _mm512_fmadd_ps(a, a, s0);
+    }
+    out[0] = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
+    out[1] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+AVX512 static float f32_dot_avx512(const float *q, const void *v, size_t n) {
+    const float *x = v;
+    __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps(), d2 = _mm512_setzero_ps(), d3 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        d0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(x + i), d0);
+        d1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), _mm512_loadu_ps(x + i + 16), d1);
+        d2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 32), _mm512_loadu_ps(x + i + 32), d2);
+        d3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 48), _mm512_loadu_ps(x + i + 48), d3);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        d0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q + i), _mm512_maskz_loadu_ps(k, x + i), d0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(d0, d1), _mm512_add_ps(d2, d3)));
+}
+
+AVX512 static void f16_dot_norm_avx512(const float *q, const void *v, size_t n, float out[2]) {
+    const unsigned char *p = v;
+    __m512 d0 = _mm512_setzero_ps(), s0 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 a = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p + 2 * i));
+        d0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q + i), a, d0);
+        s0 = _mm512_fmadd_ps(a, a, s0);
+    }
+    out[0] = _mm512_reduce_add_ps(d0);
+    out[1] = _mm512_reduce_add_ps(s0);
+}
+
+AVX512 static void i8_dot_norm_avx512(const float *q, const void *v, size_t n, float out[2]) {
+    const int8_t *p = v;
+    __m512 d0 = _mm512_setzero_ps(), s0 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 a = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, p + i)));
+        d0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q + i), a, d0);
+        s0 = _mm512_fmadd_ps(a, a, s0);
+    }
+    out[0] = _mm512_reduce_add_ps(d0);
+    out[1] = _mm512_reduce_add_ps(s0);
+}
+
+AVX512 static void u8_dot_many_avx512(const float *q, const uint8_t *codes, size_t n, size_t count, float *out) {
+    for (size_t c = 0; c < count; c++) {
+        const uint8_t *p = codes + c * n;
+        __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps();
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+            __m512 a0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + i))));
+            __m512 a1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + i + 16))));
+            d0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), a0, d0);
+            d1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), a1, d1);
+        }
+        for (; i < n; i += 16) {
+            __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            __m512 a = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, p + i)));
+            d0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q + i), a, d0);
+        }
+        out[c] = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
+    }
+}
+
+// Four rows × four queries in sixteen accumulators: eight loads feed sixteen FMAs.
+AVX512 static void f32_dot_batch_avx512(const float *queries, size_t nq, const void *const *rows,
+                                        size_t nrows, size_t n, float *out) {
+    size_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const float *x0 = rows[r], *x1 = rows[r + 1], *x2 = rows[r + 2], *x3 = rows[r + 3];
+        size_t j = 0;
+        for (; j + 4 <= nq; j += 4) {
+            const float *q0 = queries + j * n, *q1 = q0 + n, *q2 = q1 + n, *q3 = q2 + n;
+            __m512 a[16];
+            for (int t = 0; t < 16; t++) a[t] = _mm512_setzero_ps();
+            for (size_t i = 0; i < n; i += 16) {
+                __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+                __m512 r0 = _mm512_maskz_loadu_ps(k, x0 + i), r1 = _mm512_maskz_loadu_ps(k, x1 + i);
+                __m512 r2 = _mm512_maskz_loadu_ps(k, x2 + i), r3 = _mm512_maskz_loadu_ps(k, x3 + i);
+                __m512 v0 = _mm512_maskz_loadu_ps(k, q0 + i), v1 = _mm512_maskz_loadu_ps(k, q1 + i);
+                __m512 v2 = _mm512_maskz_loadu_ps(k, q2 + i), v3 = _mm512_maskz_loadu_ps(k, q3 + i);
+                a[0] = _mm512_fmadd_ps(r0, v0, a[0]); a[1] = _mm512_fmadd_ps(r0, v1, a[1]);
+                a[2] = _mm512_fmadd_ps(r0, v2, a[2]); a[3] = _mm512_fmadd_ps(r0, v3, a[3]);
+                a[4] = _mm512_fmadd_ps(r1, v0, a[4]); a[5] = _mm512_fmadd_ps(r1, v1, a[5]);
+                a[6] = _mm512_fmadd_ps(r1, v2, a[6]); a[7] = _mm512_fmadd_ps(r1, v3, a[7]);
+                a[8] = _mm512_fmadd_ps(r2, v0, a[8]); a[9] = _mm512_fmadd_ps(r2, v1, a[9]);
+                a[10] = _mm512_fmadd_ps(r2, v2, a[10]); a[11] = _mm512_fmadd_ps(r2, v3, a[11]);
+                a[12] = _mm512_fmadd_ps(r3, v0, a[12]); a[13] = _mm512_fmadd_ps(r3, v1, a[13]);
+                a[14] = _mm512_fmadd_ps(r3, v2, a[14]); a[15] = _mm512_fmadd_ps(r3, v3, a[15]);
+            }
+            for (int t = 0; t < 16; t++) out[(r + (size_t)(t / 4)) * nq + j + (size_t)(t % 4)] = _mm512_reduce_add_ps(a[t]);
+        }
+        for (; j < nq; j++) {
+            const float *qq = queries + j * n;
+            out[r * nq + j] = f32_dot_avx512(qq, x0, n);
+            out[(r + 1) * nq + j] = f32_dot_avx512(qq, x1, n);
+            out[(r + 2) * nq + j] = f32_dot_avx512(qq, x2, n);
+            out[(r + 3) * nq + j] = f32_dot_avx512(qq, x3, n);
+        }
+    }
+    for (; r < nrows; r++)
+        for (size_t j = 0; j < nq; j++) out[r * nq + j] = f32_dot_avx512(queries + j * n, rows[r], n);
+}
+
+#endif // RAGDB_X86
+
+// MARK: dispatch
+
+static int detected = -1;
+static int current = -1;
+
+int ragdb_kernels_best_level(void) {
+    if (detected < 0) {
+        int level = RAGDB_LEVEL_SCALAR;
+#if RAGDB_X86
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+            __builtin_cpu_supports("popcnt"))
+            level = RAGDB_LEVEL_AVX2;
+        if (level == RAGDB_LEVEL_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl"))
+            level = RAGDB_LEVEL_AVX512;
+#endif
+        detected = level;
+    }
+    return detected;
+}
+
+int ragdb_kernels_level(void) {
+    if (current < 0) current = ragdb_kernels_best_level();
+    return current;
+}
+
+void ragdb_kernels_set_level(int level) {
+    int best = ragdb_kernels_best_level();
+    current = level < 0 ? 0 : (level > best ? best : level);
+}
+
+void ragdb_f32_dot_norm(const float *q, const void *v, size_t n, float out[2]) {
+#if RAGDB_X86
+    switch (ragdb_kernels_level()) {
+    case RAGDB_LEVEL_AVX512: f32_dot_norm_avx512(q, v, n, out); return;
+    case RAGDB_LEVEL_AVX2: f32_dot_norm_avx2(q, v, n, out); return;
+    }
+#endif
+    f32_dot_norm_scalar(q, v, n, out);
+}
+
+float ragdb_f32_dot(const float *q, const void *v, size_t n) {
+#if RAGDB_X86
+    switch (ragdb_kernels_level()) {
+    case RAGDB_LEVEL_AVX512: return f32_dot_avx512(q, v, n);
+    case RAGDB_LEVEL_AVX2: return f32_dot_avx2(q, v, n);
+    }
+#endif
+    return f32_dot_scalar(q, v, n);
+}
+
+void ragdb_f16_dot_norm(const float *q, const void *v, size_t n, float out[2]) {
+#if RAGDB_X86
+    switch (ragdb_kernels_level()) {
+    case RAGDB_LEVEL_AVX512: f16_dot_norm_avx512(q, v, n, out); return;
+    case RAGDB_LEVEL_AVX2: f16_dot_norm_avx2(q, v, n, out); return;
+    }
+#endif
+    f16_dot_norm_scalar(q, v, n, out);
+}
+
+void ragdb_i8_dot_norm(const float *q, const void *v, size_t n, float out[2]) {
+#if RAGDB_X86
+    switch (ragdb_kernels_level()) {
+    case RAGDB_LEVEL_AVX512: i8_dot_norm_avx512(q, v, n, out); return;
+    case RAGDB_LEVEL_AVX2: i8_dot_norm_avx2(q, v, n, out); return;
+    }
+#endif
+    i8_dot_norm_scalar(q, v, n, out);
+}
+
+void ragdb_f32_dot_batch(const float *queries, size_t nq, const void *const *rows, size_t nrows, size_t n,
+                         float *out) {
+#if RAGDB_X86
+    switch (ragdb_kernels_level()) {
+    case RAGDB_LEVEL_AVX512: f32_dot_batch_avx512(queries, nq, rows, nrows, n, out); return;
+    case RAGDB_LEVEL_AVX2: f32_dot_batch_avx2(queries, nq, rows, nrows, n, out); return;
+    }
+#endif
+    f32_dot_batch_scalar(queries, nq, rows, nrows, n, out);
+}
+
+void ragdb_u8_dot_many(const float *q, const uint8_t *codes, size_t n, size_t count, float *out) {
+#if RAGDB_X86
+    switch (ragdb_kernels_level()) {
+    case RAGDB_LEVEL_AVX512: u8_dot_many_avx512(q, codes, n, count, out); return;
+    case RAGDB_LEVEL_AVX2: u8_dot_many_avx2(q, codes, n, count, out); return;
+    }
+#endif
+    u8_dot_many_scalar(q, codes, n, count, out);
+}
+
+void ragdb_hamming_many(const uint64_t *q, const uint64_t *codes, size_t words, size_t count, uint32_t *out) {
+#if RAGDB_X86
+    if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX2) { hamming_many_popcnt(q, codes, words, count, out); return; }
+#endif
+    hamming_many_scalar(q, codes, words, count, out);
+}
+
+void ragdb_pq_adc_many(const float *table, const uint8_t *codes, size_t m, size_t count, float *out) {
+#if RAGDB_X86
+    if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX2) { pq_adc_many_avx2(table, codes, m, count, out); return; }
+#endif
+    pq_adc_many_scalar(table, codes, m, count, out);
+}

@@ -1,0 +1,496 @@
+public import RAGDBStorage
+
+/// A scored chunk from a dense stage. Higher scores are better.
+public struct DenseHit: Sendable, Hashable {
+    /// Chunk id.
+    public var chunk: UInt64
+    /// Score (exact similarity after verification; the code's estimate after a coarse stage).
+    public var score: Float
+    /// Creates a hit.
+    public init(chunk: UInt64, score: Float) {
+        self.chunk = chunk
+        self.score = score
+    }
+}
+
+/// The `k` best hits offered so far; ties go to the smaller chunk id.
+///
+/// - Complexity: O(log k) per offer that enters, O(1) per offer that does not.
+public struct TopK: Sendable {
+    private(set) var items: [DenseHit] = []
+    /// Capacity.
+    public let k: Int
+
+    /// An empty selection of at most `k` hits.
+    public init(_ k: Int) {
+        self.k = max(k, 0)
+        items.reserveCapacity(self.k)
+    }
+
+    @inline(__always)
+    private static func worse(_ a: DenseHit, _ b: DenseHit) -> Bool {
+        a.score < b.score || (a.score == b.score && a.chunk > b.chunk)
+    }
+
+    /// The score a new hit must beat once full.
+    public var threshold: Float { items.count < k ? -.infinity : items[0].score }
+
+    /// Offers a hit.
+    @inline(__always)
+    public mutating func offer(_ chunk: UInt64, _ score: Float) {
+        let h = DenseHit(chunk: chunk, score: score)
+        if items.count < k {
+            items.append(h)
+            var i = items.count - 1
+            while i > 0 {
+                let p = (i - 1) / 2
+                guard Self.worse(items[i], items[p]) else { break }
+                items.swapAt(i, p)
+                i = p
+            }
+        } else if k > 0, Self.worse(items[0], h) {
+            items[0] = h
+            var i = 0
+            let n = items.count
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < n && Self.worse(items[l], items[m]) { m = l }
+                if r < n && Self.worse(items[r], items[m]) { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+    }
+
+    /// The hits, best first.
+    public func sorted() -> [DenseHit] { items.sorted { Self.worse($1, $0) } }
+}
+
+/// What a dense stage did: the figures a plan reports.
+public struct DenseStageStatistics: Sendable, Hashable {
+    /// IVF lists probed (0 for a scan of stored vectors).
+    public var listsProbed = 0
+    /// Codes or vectors scored.
+    public var scored = 0
+    /// Candidates the stage passed on.
+    public var produced = 0
+    /// Bytes of full-precision vectors read from the map.
+    public var vectorBytesRead = 0
+    /// Bytes of compact codes read from memory.
+    public var codeBytesRead = 0
+    /// Creates empty figures.
+    public init() {}
+}
+
+/// A space's dense index held in memory: the model plus every code, grouped by IVF list into
+/// contiguous arrays (compressed sparse rows). Immutable and `Sendable`; load a new one to see
+/// later writes.
+public final class DenseSnapshot: Sendable {
+    /// The trained model.
+    public let model: DenseModel
+    /// `lists + 1` offsets into the rows: list `l` holds rows `start[l]..<start[l + 1]`.
+    let start: [Int]
+    /// Chunk id of each row.
+    let ids: [UInt64]
+    /// |decoded code|² of each row.
+    let norms: [Float]
+    /// Scalar8 codes, `dimensions` bytes a row.
+    let bytes: [UInt8]
+    /// Binary codes, `codeBytes / 8` words a row.
+    let words: [UInt64]
+
+    /// Vectors indexed.
+    public var count: Int { ids.count }
+    /// Bytes held in memory: codes, ids, norms, offsets and the model.
+    public var residentBytes: Int {
+        bytes.count + words.count * 8 + ids.count * 8 + norms.count * 4 + start.count * 8 + model.residentBytes
+    }
+
+    init(model: DenseModel, start: [Int], ids: [UInt64], norms: [Float], bytes: [UInt8], words: [UInt64]) {
+        self.model = model
+        self.start = start
+        self.ids = ids
+        self.norms = norms
+        self.bytes = bytes
+        self.words = words
+    }
+
+    /// The default number of lists to probe: enough to see about 1/16 of the rows, at least 8.
+    public var defaultProbes: Int { model.lists == 1 ? 1 : min(model.lists, max(8, model.lists / 16)) }
+
+    /// The `candidates` rows whose codes score best for `query` (raw, as the caller gives it),
+    /// looking in the `probes` lists whose centroids are nearest.
+    ///
+    /// - Complexity: lists dot products to rank the lists, then one code-kernel pass over the
+    ///   probed lists; no LMDB access, no per-row allocation.
+    public func search(_ query: [Float], candidates: Int, probes: Int? = nil, allowed: ((UInt64) -> Bool)? = nil) -> (hits: [DenseHit], statistics: DenseStageStatistics) {
+        let d = model.dimensions
+        precondition(query.count == d)
+        let q = DenseModel.prepare(query, metric: model.metric)
+        var stats = DenseStageStatistics()
+        let probeCount = min(model.lists, max(1, probes ?? defaultProbes))
+        var order: [Int]
+        if model.lists == 1 {
+            order = [0]
+        } else {
+            var scores = [Float](repeating: 0, count: model.lists)
+            Kernels.dotMany(q, rows: model.centroids, into: &scores)
+            let keyed = (0..<model.lists).map { (model.centroidHalfNorms[$0] - scores[$0], $0) }
+            order = keyed.sorted { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }.prefix(probeCount).map(\.1)
+        }
+        stats.listsProbed = order.count
+        var top = TopK(candidates)
+        let block = 1024
+        switch model.kind {
+        case .scalar8:
+            // q·x̂ = Σ q_j·min_j + Σ (q_j·step_j)·c_j.
+            var scaled = [Float](repeating: 0, count: d)
+            var constant: Float = 0
+            for j in 0..<d { scaled[j] = q[j] * model.step[j]; constant += q[j] * model.offset[j] }
+            var qq: Float = 0
+            for x in q { qq += x * x }
+            var out = [Float](repeating: 0, count: block)
+            for l in order {
+                var row = start[l]
+                let end = start[l + 1]
+                while row < end {
+                    let n = min(block, end - row)
+                    Kernels.u8DotMany(scaled, codes: bytes, first: row, count: n, into: &out)
+                    for i in 0..<n {
+                        let id = ids[row + i]
+                        if let allowed, !allowed(id) { continue }
+                        top.offer(id, model.metric.score(dot: out[i] + constant, norm2: norms[row + i], queryNorm2: qq))
+                    }
+                    stats.scored += n
+                    row += n
+                }
+            }
+            stats.codeBytesRead = stats.scored * d
+        case .binary:
+            let w = model.codeBytes / 8
+            var code = [UInt64](repeating: 0, count: w)
+            for j in 0..<d where q[j] > model.offset[j] { code[j >> 6] |= 1 << UInt64(j & 63) }
+            var out = [UInt32](repeating: 0, count: block)
+            for l in order {
+                var row = start[l]
+                let end = start[l + 1]
+                while row < end {
+                    let n = min(block, end - row)
+                    Kernels.hammingMany(code, codes: words, first: row, count: n, into: &out)
+                    for i in 0..<n {
+                        let id = ids[row + i]
+                        if let allowed, !allowed(id) { continue }
+                        top.offer(id, -Float(out[i]))
+                    }
+                    stats.scored += n
+                    row += n
+                }
+            }
+            stats.codeBytesRead = stats.scored * w * 8
+        }
+        let hits = top.sorted()
+        stats.produced = hits.count
+        return (hits, stats)
+    }
+}
+
+extension VectorStore {
+    static func codeValue(_ encoded: (list: UInt32, norm2: Float, code: [UInt8])) -> [UInt8] {
+        var w = ByteWriter(capacity: 8 + encoded.code.count)
+        w.write(encoded.list)
+        w.write(encoded.norm2.bitPattern)
+        w.write(bytes: encoded.code)
+        return w.bytes
+    }
+
+    static func modelKey(_ collection: UInt32, _ space: UInt16) -> [UInt8] {
+        var k = KeyBuilder(capacity: 6)
+        k.append(collection)
+        k.append(space)
+        return k.bytes
+    }
+
+    /// The dense model of `space`, or `nil` when it has no index.
+    ///
+    /// - Complexity: one look-up and one decode of the model (its centroids).
+    public func model(collection: UInt32, space: UInt16, _ txn: borrowing some TransactionReading & ~Copyable) throws -> DenseModel? {
+        try txn.withValue(forKey: Self.modelKey(collection, space), in: models) { try DenseModel.deserialize($0) }
+    }
+
+    /// Trains a dense index for `space` on its stored vectors and writes the model and a code
+    /// for every vector, replacing any previous index of the space.
+    ///
+    /// - Returns: the model, or `nil` when the space holds no vectors.
+    /// - Complexity: two scans of the space's vectors, k-means on a sample of at most
+    ///   `options.sampleLimit`, and one code write per vector, all in the caller's transaction.
+    public func buildIndex(collection: UInt32, space: StoredSpace, options: DenseModel.Options, _ txn: borrowing WriteTransaction) throws -> DenseModel? {
+        let prefix = Self.modelKey(collection, space.number)
+        try txn.deleteRange(.prefix(prefix), in: codes)
+        try txn.delete(forKey: prefix, in: models)
+        let total = try count(collection: collection, space: space.number, txn)
+        guard total > 0 else { return nil }
+        let d = space.dimensions
+        let stride = max(1, (total + options.sampleLimit - 1) / options.sampleLimit)
+        var sample: [Float] = []
+        sample.reserveCapacity(min(total, options.sampleLimit) * d)
+        var i = 0
+        try txn.scan(vectors, range: .prefix(prefix)) { _, value in
+            if i % stride == 0 { sample += DenseModel.prepare(try Self.decode(value, space: space), metric: space.metric) }
+            i += 1
+            return .next
+        }
+        let model = DenseModel.train(sample: sample, dimensions: d, metric: space.metric, total: total, options: options)
+        try txn.put(try model.serialized(), forKey: prefix, in: models)
+        // Codes, in blocks so list assignment runs in the batch kernel on all cores.
+        var keys: [[UInt8]] = []
+        var raws: [[Float]] = []
+        var prepared: [Float] = []
+        func flush(_ txn: borrowing WriteTransaction) throws {
+            let lists = model.lists(of: prepared)
+            for (j, raw) in raws.enumerated() {
+                try txn.putAppending(Self.codeValue(model.encode(raw, list: Int(lists[j]))), forKey: keys[j], in: codes)
+            }
+            keys.removeAll(keepingCapacity: true)
+            raws.removeAll(keepingCapacity: true)
+            prepared.removeAll(keepingCapacity: true)
+        }
+        try txn.scan(vectors, range: .prefix(prefix)) { key, value in
+            let raw = try Self.decode(value, space: space)
+            keys.append(key.withUnsafeBytes { Array($0) })
+            raws.append(raw)
+            prepared += DenseModel.prepare(raw, metric: space.metric)
+            if keys.count == 4096 { try flush(txn) }
+            return .next
+        }
+        if !keys.isEmpty { try flush(txn) }
+        return model
+    }
+
+    /// Loads `space`'s dense index into memory, or `nil` when it has none.
+    ///
+    /// - Complexity: one scan of the space's codes; memory: the codes plus 12 bytes a vector.
+    /// - Throws: `.corruptValue` for a code of the wrong size or an unknown list.
+    public func loadIndex(collection: UInt32, space: UInt16, _ txn: borrowing some TransactionReading & ~Copyable) throws -> DenseSnapshot? {
+        guard let model = try model(collection: collection, space: space, txn) else { return nil }
+        let prefix = Self.modelKey(collection, space)
+        // Pass 1: list sizes.
+        var sizes = [Int](repeating: 0, count: model.lists)
+        let expected = 8 + model.codeBytes
+        try txn.scan(codes, range: .prefix(prefix)) { _, value in
+            guard value.byteCount == expected else {
+                throw StorageError(.corruptValue, operation: "load dense index", detail: "code of \(value.byteCount) bytes, expected \(expected)")
+            }
+            let list = Int(UInt32(littleEndian: value.unsafeLoadUnaligned(as: UInt32.self)))
+            guard list < model.lists else {
+                throw StorageError(.corruptValue, operation: "load dense index", detail: "list \(list) of \(model.lists)")
+            }
+            sizes[list] += 1
+            return .next
+        }
+        var start = [Int](repeating: 0, count: model.lists + 1)
+        for l in 0..<model.lists { start[l + 1] = start[l] + sizes[l] }
+        let n = start[model.lists]
+        var fill = Array(start.dropLast())
+        var ids = [UInt64](repeating: 0, count: n)
+        var norms = [Float](repeating: 0, count: n)
+        let cb = model.codeBytes
+        var bytes = [UInt8](repeating: 0, count: model.kind == .scalar8 ? n * cb : 0)
+        var words = [UInt64](repeating: 0, count: model.kind == .binary ? n * cb / 8 : 0)
+        // Pass 2: place each row in its list.
+        try txn.scan(codes, range: .prefix(prefix)) { key, value in
+            let list = Int(UInt32(littleEndian: value.unsafeLoadUnaligned(as: UInt32.self)))
+            let row = fill[list]
+            fill[list] += 1
+            ids[row] = UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 6, as: UInt64.self))
+            norms[row] = Float(bitPattern: UInt32(littleEndian: value.unsafeLoadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+            if model.kind == .scalar8 {
+                for j in 0..<cb { bytes[row * cb + j] = value.unsafeLoadUnaligned(fromByteOffset: 8 + j, as: UInt8.self) }
+            } else {
+                for w in 0..<(cb / 8) {
+                    words[row * cb / 8 + w] = UInt64(littleEndian: value.unsafeLoadUnaligned(fromByteOffset: 8 + 8 * w, as: UInt64.self))
+                }
+            }
+            return .next
+        }
+        return DenseSnapshot(model: model, start: start, ids: ids, norms: norms, bytes: bytes, words: words)
+    }
+
+    /// Verifies the dense index of every space of `collection` (Format.md §6, "Dense
+    /// index"): a model that decodes and matches its space, one code per vector of an indexed
+    /// space and none for other spaces, each of the right size with a list below the model's
+    /// count. Calls `report` with (entry, detail).
+    ///
+    /// - Returns: the number of codes checked.
+    /// - Complexity: one scan of the collection's codes and one of its vectors.
+    public func checkDenseIndex(
+        collection: UInt32, spaces: [StoredSpace], _ txn: borrowing some TransactionReading & ~Copyable,
+        report: (String, String) -> Void
+    ) throws -> Int {
+        var checked = 0
+        for space in spaces {
+            let prefix = Self.modelKey(collection, space.number)
+            let entry = "collection \(collection), space \(space.number)"
+            var model: DenseModel?
+            do {
+                model = try self.model(collection: collection, space: space.number, txn)
+            } catch {
+                report(entry, "dense model: \((error as? StorageError)?.detail ?? "\(error)")")
+                continue
+            }
+            if let m = model, m.dimensions != space.dimensions {
+                report(entry, "dense model has \(m.dimensions) dimensions, the space \(space.dimensions)")
+                continue
+            }
+            var codeCount = 0
+            try txn.scan(codes, range: .prefix(prefix)) { key, value in
+                codeCount += 1
+                let chunk = UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 6, as: UInt64.self))
+                guard let m = model else { report(entry, "code of chunk \(chunk) in a space without a dense model"); return .next }
+                if value.byteCount != 8 + m.codeBytes {
+                    report(entry, "code of chunk \(chunk) has \(value.byteCount) bytes, expected \(8 + m.codeBytes)")
+                } else if Int(UInt32(littleEndian: value.unsafeLoadUnaligned(as: UInt32.self))) >= m.lists {
+                    report(entry, "code of chunk \(chunk) names a list beyond the model's \(m.lists)")
+                }
+                if try !txn.contains(Self.key(collection, space.number, chunk), in: vectors) {
+                    report(entry, "code of chunk \(chunk), which has no vector")
+                }
+                return .next
+            }
+            checked += codeCount
+            if model != nil {
+                let vectorCount = try count(collection: collection, space: space.number, txn)
+                if vectorCount != codeCount { report(entry, "\(vectorCount) vectors but \(codeCount) codes") }
+            }
+        }
+        return checked
+    }
+
+    /// Exact similarity of `query` to the stored vectors of `chunks`, best `k` first: the
+    /// verification stage, reading each vector in place from the map.
+    ///
+    /// - Complexity: one B-tree descent and one SIMD pass per candidate.
+    public func verify(
+        _ query: [Float], chunks: [UInt64], k: Int, collection: UInt32, space: StoredSpace,
+        _ txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> (hits: [DenseHit], statistics: DenseStageStatistics) {
+        let q = DenseModel.prepare(query, metric: space.metric)
+        var qq: Float = 0
+        for x in q { qq += x * x }
+        var top = TopK(k)
+        var stats = DenseStageStatistics()
+        var key = KeyBuilder(capacity: 14)
+        for c in chunks {
+            key.reset()
+            key.append(collection)
+            key.append(space.number)
+            key.append(c)
+            let s: Float? = try txn.withValue(forKey: key.bytes, in: vectors) { v in
+                guard v.byteCount == space.vectorBytes else {
+                    throw StorageError(.corruptValue, operation: "verify", detail: "vector of chunk \(c) has \(v.byteCount) bytes")
+                }
+                let (dot, n2) = Kernels.dotNorm(q, v, space.elementType)
+                return space.metric.score(dot: dot, norm2: n2, queryNorm2: qq)
+            }
+            guard let s else { continue }
+            stats.scored += 1
+            stats.vectorBytesRead += space.vectorBytes
+            top.offer(c, s)
+        }
+        let hits = top.sorted()
+        stats.produced = hits.count
+        return (hits, stats)
+    }
+
+    /// Exact search: scores every stored vector of `space` in place and keeps the best `k`
+    /// (the ground truth for every approximate plan).
+    ///
+    /// - Complexity: one cursor pass over the space's vectors, one SIMD pass per vector;
+    ///   memory-bound.
+    public func exactSearch(
+        _ query: [Float], k: Int, collection: UInt32, space: StoredSpace, allowed: ((UInt64) -> Bool)? = nil,
+        _ txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> (hits: [DenseHit], statistics: DenseStageStatistics) {
+        let q = DenseModel.prepare(query, metric: space.metric)
+        var qq: Float = 0
+        for x in q { qq += x * x }
+        var top = TopK(k)
+        var stats = DenseStageStatistics()
+        let size = space.vectorBytes
+        try txn.scan(vectors, range: .prefix(Self.modelKey(collection, space.number))) { key, v in
+            let chunk = UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 6, as: UInt64.self))
+            if let allowed, !allowed(chunk) { return .next }
+            guard v.byteCount == size else {
+                throw StorageError(.corruptValue, operation: "exact search", detail: "vector of chunk \(chunk) has \(v.byteCount) bytes")
+            }
+            let (dot, n2) = Kernels.dotNorm(q, v, space.elementType)
+            top.offer(chunk, space.metric.score(dot: dot, norm2: n2, queryNorm2: qq))
+            stats.scored += 1
+            return .next
+        }
+        stats.vectorBytesRead = stats.scored * size
+        let hits = top.sorted()
+        stats.produced = hits.count
+        return (hits, stats)
+    }
+
+    /// Exact search for many queries in one pass over the vectors: rows are copied in blocks
+    /// of 256 and scored against all queries with the register-tiled batch kernel, so the
+    /// pass is compute-bound instead of memory-bound. Float32 spaces only; other element
+    /// types fall back to one `exactSearch` per query.
+    ///
+    /// - Complexity: one cursor pass; queries × vectors × d multiply-adds.
+    public func exactSearchBatch(
+        _ queries: [[Float]], k: Int, collection: UInt32, space: StoredSpace,
+        _ txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> [[DenseHit]] {
+        guard space.elementType == .float32 else {
+            return try queries.map { try exactSearch($0, k: k, collection: collection, space: space, txn).hits }
+        }
+        let d = space.dimensions
+        let nq = queries.count
+        guard nq > 0 else { return [] }
+        var flat: [Float] = []
+        flat.reserveCapacity(nq * d)
+        var qnorms: [Float] = []
+        for q in queries {
+            let p = DenseModel.prepare(q, metric: space.metric)
+            flat += p
+            var s: Float = 0
+            for x in p { s += x * x }
+            qnorms.append(s)
+        }
+        var tops = (0..<nq).map { _ in TopK(k) }
+        let block = 256
+        var rows = [Float](repeating: 0, count: block * d)
+        var rowNorms = [Float](repeating: 0, count: block)
+        var rowIDs = [UInt64](repeating: 0, count: block)
+        var out = [Float](repeating: 0, count: block * nq)
+        var filled = 0
+        func flush() {
+            Kernels.dotBatch(queries: flat, dimensions: d, rows: rows, rowCount: filled, into: &out)
+            for r in 0..<filled {
+                for j in 0..<nq {
+                    tops[j].offer(rowIDs[r], space.metric.score(dot: out[r * nq + j], norm2: rowNorms[r], queryNorm2: qnorms[j]))
+                }
+            }
+            filled = 0
+        }
+        let needsNorms = space.metric != .dot
+        let zero = [Float](repeating: 0, count: d)
+        try txn.scan(vectors, range: .prefix(Self.modelKey(collection, space.number))) { key, v in
+            guard v.byteCount == 4 * d else {
+                throw StorageError(.corruptValue, operation: "exact search", detail: "vector of \(v.byteCount) bytes")
+            }
+            rowIDs[filled] = UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 6, as: UInt64.self))
+            Kernels.copyFloat32(v, into: &rows, at: filled * d)
+            rowNorms[filled] = needsNorms ? Kernels.dotNorm(zero, v, .float32).norm2 : 0
+            filled += 1
+            if filled == block { flush() }
+            return .next
+        }
+        if filled > 0 { flush() }
+        return tops.map { $0.sorted() }
+    }
+}

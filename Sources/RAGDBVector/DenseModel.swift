@@ -1,0 +1,233 @@
+public import RAGDBStorage
+
+/// How a space compares vectors. Scores are always "higher is better".
+public enum DenseMetric: UInt8, Sendable, CaseIterable {
+    /// q·v / (|q| |v|).
+    case cosine = 1
+    /// q·v.
+    case dot = 2
+    /// −|q − v|² (negated so that higher is better).
+    case l2 = 3
+
+    /// The score of a stored vector from (q·v, v·v) and the query's |q|² (the query is
+    /// already unit length for cosine).
+    @inline(__always)
+    public func score(dot: Float, norm2: Float, queryNorm2: Float) -> Float {
+        switch self {
+        case .dot: dot
+        case .cosine: norm2 > 0 ? dot / norm2.squareRoot() : 0
+        case .l2: -(queryNorm2 - 2 * dot + norm2)
+        }
+    }
+}
+
+/// The kind of compact code a dense index keeps in memory for each vector.
+public enum CodeKind: UInt8, Sendable, CaseIterable {
+    /// One bit per dimension: whether the value is above the training mean. Compared by
+    /// Hamming distance. d/8 bytes (rounded up to whole 64-bit words).
+    case binary = 1
+    /// One byte per dimension: the value quantized linearly between the training minimum
+    /// and maximum of its dimension. Compared asymmetrically (float query · decoded code).
+    case scalar8 = 2
+
+    /// A name for messages and settings.
+    public var name: String { self == .binary ? "binary" : "int8" }
+    /// Parses `binary` or `int8`.
+    public init?(name: String) {
+        switch name { case "binary": self = .binary; case "int8", "scalar8": self = .scalar8; default: return nil }
+    }
+}
+
+/// What a dense index learned from a space's vectors: the IVF centroids that split the space
+/// into lists and the parameters of its compact codes. Immutable; stored as one framed value.
+public struct DenseModel: Sendable {
+    /// Version of the stored model layout.
+    public static let layoutVersion: UInt8 = 1
+    /// Code kind.
+    public let kind: CodeKind
+    /// Metric of the space.
+    public let metric: DenseMetric
+    /// Dimensions.
+    public let dimensions: Int
+    /// Number of IVF lists (1 = a flat scan of all codes).
+    public let lists: Int
+    /// How many vectors the model was trained on.
+    public let trainedOn: Int
+    /// `lists × dimensions` centroids.
+    let centroids: [Float]
+    /// Binary: per-dimension threshold. Scalar8: per-dimension minimum.
+    let offset: [Float]
+    /// Scalar8: per-dimension step ((max − min) / 255). Empty for binary.
+    let step: [Float]
+    /// Half the squared norm of each centroid (list choice: |x − c|² ∝ |c|²/2 − x·c).
+    let centroidHalfNorms: [Float]
+
+    init(kind: CodeKind, metric: DenseMetric, dimensions: Int, lists: Int, trainedOn: Int, centroids: [Float], offset: [Float], step: [Float]) {
+        self.kind = kind
+        self.metric = metric
+        self.dimensions = dimensions
+        self.lists = lists
+        self.trainedOn = trainedOn
+        self.centroids = centroids
+        self.offset = offset
+        self.step = step
+        centroidHalfNorms = (0..<lists).map { c in
+            var s: Float = 0
+            for j in 0..<dimensions { s += centroids[c * dimensions + j] * centroids[c * dimensions + j] }
+            return s / 2
+        }
+    }
+
+    /// Bytes of one code.
+    public var codeBytes: Int { kind == .binary ? ((dimensions + 63) / 64) * 8 : dimensions }
+    /// Bytes the model itself holds in memory.
+    public var residentBytes: Int { 4 * (centroids.count + offset.count + step.count) }
+
+    /// Training options.
+    public struct Options: Sendable, Hashable {
+        /// Code kind (default: int8 scalar codes, the best recall per candidate at 4× compression).
+        public var codes: CodeKind = .scalar8
+        /// IVF lists; `nil` chooses: 1 below 20,000 vectors, else about 4√n.
+        public var lists: Int?
+        /// At most this many vectors are sampled for training.
+        public var sampleLimit = 65_536
+        /// k-means rounds.
+        public var iterations = 12
+        /// Seed of the sampling and initialisation.
+        public var seed: UInt64 = 0x5EED
+        /// Defaults.
+        public init() {}
+    }
+
+    /// Prepares a vector for coding and list assignment: unit length for cosine.
+    @inline(__always)
+    static func prepare(_ v: [Float], metric: DenseMetric) -> [Float] {
+        guard metric == .cosine else { return v }
+        var s: Float = 0
+        for x in v { s += x * x }
+        guard s > 0 else { return v }
+        let inv = 1 / s.squareRoot()
+        return v.map { $0 * inv }
+    }
+
+    /// Trains a model on `sample` (`count` vectors of `dimensions`, already `prepare`d).
+    ///
+    /// - Complexity: k-means: iterations · n · lists · d flops on all cores; code parameters:
+    ///   one pass.
+    static func train(sample: [Float], dimensions d: Int, metric: DenseMetric, total: Int, options: Options) -> DenseModel {
+        let n = sample.count / d
+        let lists = max(1, min(n, options.lists ?? (total < 20_000 ? 1 : Int((4 * Double(total).squareRoot()).rounded()))))
+        let centroids: [Float]
+        if lists == 1 {
+            var mean = [Float](repeating: 0, count: d)
+            for p in 0..<n { for j in 0..<d { mean[j] += sample[p * d + j] } }
+            centroids = mean.map { $0 / Float(max(n, 1)) }
+        } else {
+            centroids = KMeans.train(points: sample, dimensions: d, k: lists, iterations: options.iterations, seed: options.seed)
+        }
+        var offset = [Float](repeating: 0, count: d)
+        var step: [Float] = []
+        switch options.codes {
+        case .binary:
+            for p in 0..<n { for j in 0..<d { offset[j] += sample[p * d + j] } }
+            if n > 0 { offset = offset.map { $0 / Float(n) } }
+        case .scalar8:
+            var lo = [Float](repeating: .infinity, count: d), hi = [Float](repeating: -.infinity, count: d)
+            for p in 0..<n {
+                for j in 0..<d { let x = sample[p * d + j]; lo[j] = min(lo[j], x); hi[j] = max(hi[j], x) }
+            }
+            offset = lo.map { $0.isFinite ? $0 : 0 }
+            step = (0..<d).map { j in hi[j] > lo[j] && hi[j].isFinite ? (hi[j] - lo[j]) / 255 : 1 }
+        }
+        return DenseModel(kind: options.codes, metric: metric, dimensions: d, lists: lists, trainedOn: n,
+                          centroids: centroids, offset: offset, step: step)
+    }
+
+    /// The list of a prepared vector: its nearest centroid (L2).
+    ///
+    /// - Complexity: one SIMD dot product per list.
+    func list(of v: [Float]) -> Int {
+        guard lists > 1 else { return 0 }
+        var scores = [Float](repeating: 0, count: lists)
+        Kernels.dotMany(v, rows: centroids, into: &scores)
+        var best = 0
+        var bestValue = Float.infinity
+        for c in 0..<lists {
+            let s = centroidHalfNorms[c] - scores[c]
+            if s < bestValue { bestValue = s; best = c }
+        }
+        return best
+    }
+
+    /// The lists of many prepared vectors at once (batch kernel, all cores).
+    func lists(of points: [Float]) -> [Int32] {
+        guard lists > 1 else { return [Int32](repeating: 0, count: points.count / dimensions) }
+        return KMeans.assign(points: points, dimensions: dimensions, centroids: centroids)
+    }
+
+    /// Encodes a vector (raw, as stored): its list, the squared norm of what the code decodes
+    /// to (of the vector itself for binary codes), and the code bytes. `list` skips the list
+    /// choice when the caller already knows it (bulk builds).
+    public func encode(_ raw: [Float], list knownList: Int? = nil) -> (list: UInt32, norm2: Float, code: [UInt8]) {
+        let v = Self.prepare(raw, metric: metric)
+        let d = dimensions
+        var code = [UInt8](repeating: 0, count: codeBytes)
+        var norm2: Float = 0
+        switch kind {
+        case .binary:
+            for j in 0..<d where v[j] > offset[j] { code[j >> 3] |= 1 << UInt8(j & 7) }
+            for x in v { norm2 += x * x }
+        case .scalar8:
+            for j in 0..<d {
+                let q = ((v[j] - offset[j]) / step[j]).rounded()
+                let c = UInt8(max(0, min(255, q.isFinite ? q : 0)))
+                code[j] = c
+                let x = offset[j] + step[j] * Float(c)
+                norm2 += x * x
+            }
+        }
+        return (UInt32(knownList ?? list(of: v)), norm2, code)
+    }
+
+    /// The stored form: a framed value (see Format.md, `dense_models`).
+    public func serialized() throws(StorageError) -> [UInt8] {
+        var w = ByteWriter(capacity: 24 + residentBytes)
+        w.write(Self.layoutVersion)
+        w.write(kind.rawValue)
+        w.write(metric.rawValue)
+        w.write(UInt8(0))
+        w.write(UInt32(dimensions))
+        w.write(UInt32(lists))
+        w.write(UInt32(trainedOn))
+        for x in offset { w.write(x.bitPattern) }
+        for x in step { w.write(x.bitPattern) }
+        for x in centroids { w.write(x.bitPattern) }
+        return try FramedValue.encode(w.bytes, policy: .whenItPays)
+    }
+
+    /// Decodes a stored model.
+    ///
+    /// - Throws: `.corruptValue` for a damaged value or an unknown layout version.
+    public static func deserialize(_ stored: RawSpan) throws(StorageError) -> DenseModel {
+        let raw = try FramedValue.decode(stored, context: "dense model")
+        var r = ByteReader(raw, context: "dense model")
+        let version = try r.readUInt8()
+        guard version == layoutVersion else { throw r.corrupt("layout version \(version), expected \(layoutVersion)") }
+        guard let kind = CodeKind(rawValue: try r.readUInt8()) else { throw r.corrupt("unknown code kind") }
+        guard let metric = DenseMetric(rawValue: try r.readUInt8()) else { throw r.corrupt("unknown metric") }
+        _ = try r.readUInt8()
+        let d = Int(try r.readUInt32()), lists = Int(try r.readUInt32()), trained = Int(try r.readUInt32())
+        guard d > 0, d <= 65_535, lists > 0, lists <= 1 << 20 else { throw r.corrupt("\(d) dimensions, \(lists) lists") }
+        func floats(_ count: Int) throws(StorageError) -> [Float] {
+            var out = [Float](repeating: 0, count: count)
+            for i in 0..<count { out[i] = Float(bitPattern: try r.readUInt32()) }
+            return out
+        }
+        let offset = try floats(d)
+        let step = kind == .scalar8 ? try floats(d) : []
+        let centroids = try floats(lists * d)
+        try r.expectEnd()
+        return DenseModel(kind: kind, metric: metric, dimensions: d, lists: lists, trainedOn: trained,
+                          centroids: centroids, offset: offset, step: step)
+    }
+}

@@ -1,0 +1,147 @@
+import CRAGDBKernels
+
+/// Safe entry points to the SIMD kernels of `CRAGDBKernels` (AVX-512, AVX2+FMA+F16C or a
+/// scalar reference, chosen once per process from the CPU).
+///
+/// This file is the only place in `RAGDBVector` that takes raw pointers: it borrows them from
+/// `RawSpan`s (stored vectors read in place from the LMDB map) and `Array`s for the duration of
+/// one kernel call. No kernel allocates.
+public enum Kernels {
+    /// The instruction-set level in use: 0 scalar, 1 AVX2+FMA, 2 AVX-512.
+    public static var level: Int { Int(ragdb_kernels_level()) }
+    /// The best level this CPU supports.
+    public static var bestLevel: Int { Int(ragdb_kernels_best_level()) }
+    /// Forces a level (clamped to `bestLevel`), for tests and benchmarks. Not safe while
+    /// other threads run kernels.
+    public static func setLevel(_ level: Int) { ragdb_kernels_set_level(Int32(level)) }
+    /// A name for `level`.
+    public static func levelName(_ level: Int = Kernels.level) -> String {
+        switch level { case 2: "avx512"; case 1: "avx2+fma"; default: "scalar" }
+    }
+
+    /// (q·v, v·v) for a stored vector `v` of `q.count` dimensions in `type`; for int8 the
+    /// scale is applied (v = scale × bytes).
+    ///
+    /// - Precondition: `v.byteCount == type.byteCount(dimensions: q.count)`.
+    /// - Complexity: one pass over `v`.
+    @inline(__always)
+    public static func dotNorm(_ q: [Float], _ v: RawSpan, _ type: StoredElementType) -> (dot: Float, norm2: Float) {
+        precondition(v.byteCount == type.byteCount(dimensions: q.count))
+        return q.withUnsafeBufferPointer { qp in
+            v.withUnsafeBytes { vp -> (Float, Float) in
+                var out: (Float, Float) = (0, 0)
+                withUnsafeMutablePointer(to: &out) { o in
+                    o.withMemoryRebound(to: Float.self, capacity: 2) { op in
+                        switch type {
+                        case .float32: ragdb_f32_dot_norm(qp.baseAddress, vp.baseAddress, qp.count, op)
+                        case .float16: ragdb_f16_dot_norm(qp.baseAddress, vp.baseAddress, qp.count, op)
+                        case .int8:
+                            ragdb_i8_dot_norm(qp.baseAddress, vp.baseAddress! + 4, qp.count, op)
+                            let scale = Float(bitPattern: UInt32(littleEndian: vp.loadUnaligned(as: UInt32.self)))
+                            op[0] *= scale
+                            op[1] *= scale * scale
+                        }
+                    }
+                }
+                return out
+            }
+        }
+    }
+
+    /// q·v over float32 arrays of equal length.
+    public static func dot(_ q: [Float], _ v: [Float]) -> Float {
+        precondition(q.count == v.count)
+        return q.withUnsafeBufferPointer { a in v.withUnsafeBufferPointer { b in ragdb_f32_dot(a.baseAddress, b.baseAddress, a.count) } }
+    }
+
+    /// q·v where `v` is `q.count` float32 values starting at float offset `offset` of `base`.
+    @inline(__always)
+    static func dot(_ q: UnsafeBufferPointer<Float>, _ base: UnsafeBufferPointer<Float>, offset: Int) -> Float {
+        ragdb_f32_dot(q.baseAddress, base.baseAddress! + offset, q.count)
+    }
+
+    /// Scores every row of `rows` (contiguous, `q.count` floats each) against `q` into `out`.
+    public static func dotMany(_ q: [Float], rows: [Float], into out: inout [Float]) {
+        let d = q.count
+        let n = rows.count / d
+        if out.count < n { out = [Float](repeating: 0, count: n) }
+        q.withUnsafeBufferPointer { qp in
+            rows.withUnsafeBufferPointer { rp in
+                out.withUnsafeMutableBufferPointer { op in
+                    for r in 0..<n { op[r] = ragdb_f32_dot(qp.baseAddress, rp.baseAddress! + r * d, d) }
+                }
+            }
+        }
+    }
+
+    /// `out[r * nq + j]` = queries[j]·rows[r] for `nq = queries.count / d` contiguous queries
+    /// and the first `rowCount` contiguous rows of `rows` (`d` floats each): the register-tiled
+    /// batch kernel (4 rows × 4 queries), compute-bound where the single-query scan is
+    /// memory-bound.
+    public static func dotBatch(queries: [Float], dimensions d: Int, rows: [Float], rowCount: Int, into out: inout [Float]) {
+        let nq = queries.count / d
+        precondition(rows.count >= rowCount * d)
+        if out.count < rowCount * nq { out = [Float](repeating: 0, count: rowCount * nq) }
+        queries.withUnsafeBufferPointer { qp in
+            rows.withUnsafeBufferPointer { rp in
+                let base = UnsafeRawPointer(rp.baseAddress!)
+                withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: rowCount) { pp in
+                    for r in 0..<rowCount { pp[r] = base + r * d * 4 }
+                    out.withUnsafeMutableBufferPointer { op in
+                        ragdb_f32_dot_batch(qp.baseAddress, nq, pp.baseAddress, rowCount, d, op.baseAddress)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies the float32 vector `v` (read in place from the map) into `rows` at float offset
+    /// `offset`.
+    @inline(__always)
+    public static func copyFloat32(_ v: RawSpan, into rows: inout [Float], at offset: Int) {
+        v.withUnsafeBytes { src in
+            rows.withUnsafeMutableBytes { dst in
+                dst.baseAddress!.advanced(by: offset * 4).copyMemory(from: src.baseAddress!, byteCount: src.count)
+            }
+        }
+    }
+
+    /// `out[i]` = q·codes[i] for `count` contiguous byte codes of `q.count` bytes each
+    /// (scalar-quantized vectors), starting at code `first`.
+    @inline(__always)
+    static func u8DotMany(_ q: [Float], codes: [UInt8], first: Int, count: Int, into out: inout [Float]) {
+        let n = q.count
+        q.withUnsafeBufferPointer { qp in
+            codes.withUnsafeBufferPointer { cp in
+                out.withUnsafeMutableBufferPointer { op in
+                    ragdb_u8_dot_many(qp.baseAddress, cp.baseAddress! + first * n, n, count, op.baseAddress)
+                }
+            }
+        }
+    }
+
+    /// `out[i]` = Hamming distance between `q` and code `first + i` (`q.count` words each).
+    @inline(__always)
+    static func hammingMany(_ q: [UInt64], codes: [UInt64], first: Int, count: Int, into out: inout [UInt32]) {
+        let w = q.count
+        q.withUnsafeBufferPointer { qp in
+            codes.withUnsafeBufferPointer { cp in
+                out.withUnsafeMutableBufferPointer { op in
+                    ragdb_hamming_many(qp.baseAddress, cp.baseAddress! + first * w, w, count, op.baseAddress)
+                }
+            }
+        }
+    }
+
+    /// `out[i]` = Σ_s table[s·256 + code_i[s]] for `count` PQ codes of `m` bytes from code `first`.
+    @inline(__always)
+    static func pqADCMany(table: [Float], codes: [UInt8], m: Int, first: Int, count: Int, into out: inout [Float]) {
+        table.withUnsafeBufferPointer { tp in
+            codes.withUnsafeBufferPointer { cp in
+                out.withUnsafeMutableBufferPointer { op in
+                    ragdb_pq_adc_many(tp.baseAddress, cp.baseAddress! + first * m, m, count, op.baseAddress)
+                }
+            }
+        }
+    }
+}

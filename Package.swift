@@ -63,6 +63,8 @@ let package = Package(
         .testTarget(
             name: "RAGDBSparseTests", dependencies: ["RAGDBSparse", "RAGDBStorage", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(
+            name: "RAGDBVectorTests", dependencies: ["RAGDBVector", "CRAGDBKernels", "RAGDBTestSupport"], swiftSettings: strict),
+        .testTarget(
             name: "RAGDBImportTests", dependencies: ["RAGDBImport", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBCLITests", dependencies: ["RAGDBCLI", "RAGDB", "RAGDBStorage", "RAGDBTestSupport"],

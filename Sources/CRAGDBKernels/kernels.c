@@ -379,6 +379,22 @@ AVX512 static void f32_dot_batch_avx512(const float *queries, size_t nq, const v
 
 // MARK: dispatch
 
+static const ragdb_kernel_table scalar_table = {
+    f32_dot_norm_scalar, f32_dot_scalar, f16_dot_norm_scalar, i8_dot_norm_scalar,
+    f32_dot_batch_scalar, u8_dot_many_scalar, hamming_many_scalar, pq_adc_many_scalar,
+};
+#if RAGDB_X86
+static const ragdb_kernel_table avx2_table = {
+    f32_dot_norm_avx2, f32_dot_avx2, f16_dot_norm_avx2, i8_dot_norm_avx2,
+    f32_dot_batch_avx2, u8_dot_many_avx2, hamming_many_popcnt, pq_adc_many_avx2,
+};
+static const ragdb_kernel_table avx512_table = {
+    f32_dot_norm_avx512, f32_dot_avx512, f16_dot_norm_avx512, i8_dot_norm_avx512,
+    f32_dot_batch_avx512, u8_dot_many_avx512, hamming_many_popcnt, pq_adc_many_avx2,
+};
+#endif
+
+
 static int detected = -1;
 static int current = -1;
 
@@ -407,6 +423,16 @@ int ragdb_kernels_level(void) {
 void ragdb_kernels_set_level(int level) {
     int best = ragdb_kernels_best_level();
     current = level < 0 ? 0 : (level > best ? best : level);
+}
+
+const ragdb_kernel_table *ragdb_kernels_for_level(int level) {
+    int best = ragdb_kernels_best_level();
+    if (level > best) level = best;
+#if RAGDB_X86
+    if (level >= RAGDB_LEVEL_AVX512) return &avx512_table;
+    if (level == RAGDB_LEVEL_AVX2) return &avx2_table;
+#endif
+    return &scalar_table;
 }
 
 void ragdb_f32_dot_norm(const float *q, const void *v, size_t n, float out[2]) {

@@ -245,6 +245,21 @@ extension Collection {
         return (hits.map { RankedChunk(chunk: ChunkID(rawValue: $0.chunk), score: Double($0.score), dense: Double($0.score), bm25: nil) }, plan)
     }
 
+    /// Exact dense search for many queries in one pass over the stored vectors, with the
+    /// register-tiled batch kernel (float32 spaces; others score query by query).
+    ///
+    /// - Complexity: one pass over the space's vectors; queries × vectors × d multiply-adds.
+    public func searchDenseExactBatch(_ vectors: [[Float]], in index: DenseIndex, k: Int) throws(RAGDBError) -> [[RankedChunk]] {
+        for v in vectors { try checkQuery(v, index, k: k) }
+        let store = database.vectorStore
+        let collection = id.rawValue
+        let space = index.space
+        let hits = try rethrowingAsRAGDB {
+            try database.env.read { txn in try store.exactSearchBatch(vectors, k: k, collection: collection, space: space, txn) }
+        }
+        return hits.map { $0.map { RankedChunk(chunk: ChunkID(rawValue: $0.chunk), score: Double($0.score), dense: Double($0.score), bm25: nil) } }
+    }
+
     /// Hybrid search, sparse then verify: BM25 on the in-memory text index proposes
     /// `candidates` chunks, exact dense similarity rescores them from the disk-resident
     /// vectors, and `fusion` combines the two.

@@ -41,11 +41,11 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             r = try runRAGDB(["stats", db, "--json"])
             #expect(r.status == 0)
             let stats = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-            #expect(stats["format_version"] as? Int == 1)
+            #expect(stats["format_version"] as? Int == 2)
             let colls = try #require(stats["collections"] as? [[String: Any]])
             #expect(colls.count == 1 && colls[0]["name"] as? String == "docs" && colls[0]["documents"] as? Int == 50 && colls[0]["chunks"] as? Int == 50)
             let tables = try #require(stats["tables"] as? [[String: Any]]).compactMap { $0["name"] as? String }
-            #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters", "vectors", "sparse_terms", "sparse_postings", "sparse_stats"])
+            #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters", "vectors", "sparse_terms", "sparse_postings", "sparse_stats", "dense_models", "dense_codes"])
 
             r = try runRAGDB(["collections", db, "--json"])
             #expect(r.stdout.contains(#""name":"docs""#))
@@ -237,12 +237,29 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
             let key = Data("format_version".utf8)
             let r = try #require(file.range(of: key))
-            #expect(file[r.upperBound] == 1)
+            #expect(file[r.upperBound] == 2)
             file[r.upperBound] = 7
             try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
             let out = try runRAGDB(["stats", path])
             #expect(out.status == 66)
             #expect(out.stderr.contains("format version 7"), "\(out.stderr)")
+        }
+    }
+
+    @Test("a version-1 database is refused with a hint until `ragdb upgrade` converts it")
+    func upgradeFromVersion1() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/db"
+            _ = try runRAGDB(["init", path])
+            var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+            let r = try #require(file.range(of: Data("format_version".utf8)))
+            file[r.upperBound] = 1
+            try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
+            let refused = try runRAGDB(["stats", path])
+            #expect(refused.status == 66 && refused.stderr.contains("ragdb upgrade"), "\(refused.stderr)")
+            #expect(try runRAGDB(["upgrade", path]).status == 0)
+            #expect(try runRAGDB(["stats", path]).status == 0)
+            #expect(try runRAGDB(["check", path]).status == 0)
         }
     }
 }
@@ -287,6 +304,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 .write(to: URL(fileURLWithPath: dir + "/v.jsonl"))
             #expect(try runRAGDB(["import", db, "--collection", "vec", "--chunker", "none", "--vectors", "e=" + dir + "/v.npy",
                                   "--vector-type", "float16", dir + "/v.jsonl"]).status == 0)
+            #expect(try runRAGDB(["index", db, "--collection", "vec", "--codes", "binary"]).status == 0)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             p.arguments = ["python3", repositoryRoot + "/Tests/format_reader.py", db]
@@ -313,6 +331,49 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 seen += 1
             }
             #expect(UInt64(seen) == (try c.counters().chunks))
+        }
+    }
+}
+
+@Suite struct DenseCLITests {
+    @Test("index, then dense and hybrid search with --explain: stable JSON with the plan")
+    func denseAndHybrid() throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            var lines: [String] = []
+            var rng = SeededGenerator(seed: 5)
+            for i in 0..<60 {
+                let v = (0..<8).map { _ in Double(Int(rng.next() % 2001) - 1000) / 1000 }
+                let obj: [String: Any] = ["id": "d\(i)", "text": "document number \(i) about " + (i % 2 == 0 ? "trees" : "pages"), "dense": ["e": v]]
+                lines.append(String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
+            }
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            let imported = try runRAGDB(["import", db, "--collection", "c", "--chunker", "none", "--space", "e:8", dir + "/in.jsonl"])
+            #expect(imported.status == 0, "\(imported.stderr)")
+            let q = "[0.5, -0.2, 0.1, 0.9, -0.7, 0.3, 0.0, 0.4]"
+            let exact = try runRAGDB(["search", db, "--collection", "c", "--vector", q, "--exact", "--k", "5", "--json", "--no-text"])
+            #expect(exact.status == 0, "\(exact.stderr)")
+            let built = try runRAGDB(["index", db, "--collection", "c", "--lists", "4", "--json"])
+            let summary = try #require(try JSONSerialization.jsonObject(with: Data(built.stdout.utf8)) as? [String: Any])
+            #expect(summary["vectors"] as? Int == 60 && summary["lists"] as? Int == 4 && summary["codes"] as? String == "int8")
+            let coarse = try runRAGDB(["search", db, "--collection", "c", "--vector", q, "--probes", "4", "--k", "5", "--json", "--no-text", "--explain"])
+            let payload = try #require(try JSONSerialization.jsonObject(with: Data(coarse.stdout.utf8)) as? [String: Any])
+            let plan = try #require(payload["plan"] as? [[String: Any]])
+            #expect(plan.map { $0["op"] as? String } == ["ivf-codes", "verify"])
+            #expect(plan[1]["vector_bytes_read"] as? Int == 60 * 32)
+            func ids(_ out: String) throws -> [Int] {
+                let obj = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+                return (obj["results"] as? [[String: Any]] ?? []).compactMap { $0["chunk"] as? Int }
+            }
+            // Every list probed and 100 candidates of 60: the exact answer.
+            #expect(try ids(coarse.stdout) == ids(exact.stdout) && ids(exact.stdout).count == 5)
+            let hybrid = try runRAGDB(["search", db, "--collection", "c", "--mode", "hybrid", "--text", "trees", "--vector", q, "--k", "3", "--json", "--explain"])
+            #expect(hybrid.status == 0, "\(hybrid.stderr)")
+            let h = try #require(try JSONSerialization.jsonObject(with: Data(hybrid.stdout.utf8)) as? [String: Any])
+            let results = try #require(h["results"] as? [[String: Any]])
+            #expect(results.count == 3 && results.allSatisfy { ($0["text"] as? String)?.contains("trees") == true && $0["bm25"] != nil && $0["dense"] != nil })
+            let bad = try runRAGDB(["search", db, "--collection", "c", "--vector", "[1, 2]"])
+            #expect(bad.status == 65 && bad.stderr.contains("dimensions"), "\(bad.stderr)")
         }
     }
 }

@@ -120,7 +120,7 @@ func doc(_ id: String, _ text: String, metadata: Metadata = [:], chunks: [ChunkI
         }
     }
 
-    @Test("a database of an unknown format version is refused with a clear error", arguments: [UInt32(0), 2, 99])
+    @Test("a database of an unknown format version is refused with a clear error", arguments: [UInt32(0), 1, 3, 99])
     func unknownFormatVersion(version: UInt32) throws {
         try withTemporaryDirectory { dir in
             let path = dir + "/db"
@@ -136,6 +136,16 @@ func doc(_ id: String, _ text: String, metadata: Metadata = [:], chunks: [ChunkI
             } catch let error as RAGDBError {
                 #expect(error.code == .unsupportedFormat)
                 #expect(error.message.contains("format version \(version)"))
+            }
+            // Version 1 (and only it) upgrades on request, in one transaction.
+            var options = Database.Options()
+            options.upgrade = true
+            if version == 1 {
+                let db = try Database.open(at: path, options: options)
+                #expect(try db.check().isClean)
+                _ = try Database.open(at: path)
+            } else {
+                #expect(throws: RAGDBError.self) { try Database.open(at: path, options: options) }
             }
         }
     }

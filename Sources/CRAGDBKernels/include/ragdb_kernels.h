@@ -51,6 +51,22 @@ void ragdb_hamming_many(const uint64_t *q, const uint64_t *codes, size_t words, 
 void ragdb_pq_adc_many(const float *table, const uint8_t *codes, size_t m, size_t count,
                        float *out);
 
+/// Every kernel of one level, for tests that compare levels side by side (the functions
+/// above always use the current level).
+typedef struct ragdb_kernel_table {
+    void (*f32_dot_norm)(const float *q, const void *v, size_t n, float out[2]);
+    float (*f32_dot)(const float *q, const void *v, size_t n);
+    void (*f16_dot_norm)(const float *q, const void *v, size_t n, float out[2]);
+    void (*i8_dot_norm)(const float *q, const void *v, size_t n, float out[2]);
+    void (*f32_dot_batch)(const float *queries, size_t nq, const void *const *rows, size_t nrows, size_t n, float *out);
+    void (*u8_dot_many)(const float *q, const uint8_t *codes, size_t n, size_t count, float *out);
+    void (*hamming_many)(const uint64_t *q, const uint64_t *codes, size_t words, size_t count, uint32_t *out);
+    void (*pq_adc_many)(const float *table, const uint8_t *codes, size_t m, size_t count, float *out);
+} ragdb_kernel_table;
+
+/// The kernels of `level` (clamped to the best supported level).
+const ragdb_kernel_table *ragdb_kernels_for_level(int level);
+
 #ifdef __cplusplus
 }
 #endif

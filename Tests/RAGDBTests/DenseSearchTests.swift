@@ -1,0 +1,167 @@
+import Foundation
+import RAGDB
+import RAGDBTestSupport
+import Testing
+
+/// Dense search end to end on real LMDB files: exact search against a brute force written
+/// here, coarse-then-verify recall, persistence, incremental upkeep, and fusion.
+@Suite struct DenseSearchTests {
+    /// `n` vectors of `d` dimensions around 20 random centres (clustered, like embeddings).
+    static func clustered(_ n: Int, _ d: Int, seed: UInt64) -> [[Float]] {
+        var rng = SeededGenerator(seed: seed)
+        func gauss() -> Float { Float(Int(rng.next() % 2001) - 1000) / 1000 }
+        let centres = (0..<20).map { _ in (0..<d).map { _ in gauss() } }
+        return (0..<n).map { _ in
+            let c = centres[Int(rng.next() % 20)]
+            return c.map { $0 + 0.35 * gauss() }
+        }
+    }
+
+    /// `n` vectors of `d` dimensions on a random 8-dimensional subspace plus a little noise:
+    /// low intrinsic dimension, as real embeddings have, so nearest neighbours are well
+    /// separated (in isotropic noise all neighbours are nearly equidistant).
+    static func lowRank(_ n: Int, _ d: Int, seed: UInt64, basisSeed: UInt64 = 99) -> [[Float]] {
+        var basisRNG = SeededGenerator(seed: basisSeed)
+        var rng = SeededGenerator(seed: seed)
+        func uniform(_ r: inout SeededGenerator) -> Float { Float(Int(r.next() % 2001) - 1000) / 1000 }
+        let basis = (0..<8).map { _ in (0..<d).map { _ in uniform(&basisRNG) } }
+        return (0..<n).map { _ in
+            let z = (0..<8).map { _ in uniform(&rng) }
+            return (0..<d).map { j in (0..<8).reduce(Float(0)) { $0 + z[$1] * basis[$1][j] } + 0.05 * uniform(&rng) }
+        }
+    }
+
+    static func bruteForce(_ q: [Float], _ data: [[Float]], metric: VectorSpace.Metric, k: Int) -> [(Int, Double)] {
+        func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
+        let scored = data.enumerated().map { i, v -> (Int, Double) in
+            switch metric {
+            case .dot: (i, dot(q, v))
+            case .cosine: (i, dot(q, v) / (dot(q, q).squareRoot() * dot(v, v).squareRoot()))
+            case .l2: (i, -zip(q, v).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) })
+            }
+        }
+        return Array(scored.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.prefix(k))
+    }
+
+    static func load(_ dir: String, metric: VectorSpace.Metric, data: [[Float]], element: VectorSpace.ElementType = .float32) throws -> Collection {
+        var settings = CollectionSettings()
+        settings.spaces = [VectorSpace(name: "v", dimensions: data[0].count, metric: metric, elementType: element)]
+        settings.chunking = ChunkingSettings(strategy: .none, size: 128, overlap: 0)
+        let c = try Database.open(at: dir).createCollection("c", settings: settings)
+        try c.insert(data.enumerated().map { DocumentInput(id: "d\($0)", text: "document \($0)", vectors: ["v": $1]) })
+        return c
+    }
+
+    @Test("exact search equals a brute force for every metric", arguments: [VectorSpace.Metric.cosine, .dot, .l2])
+    func exactMatchesBruteForce(metric: VectorSpace.Metric) throws {
+        try withTemporaryDirectory { dir in
+            let data = Self.clustered(700, 19, seed: 3)
+            let c = try Self.load(dir + "/db", metric: metric, data: data)
+            let index = try c.loadDenseIndex(space: "v")
+            #expect(index.snapshot == nil)
+            let queries = Self.clustered(12, 19, seed: 4)
+            let batch = try c.searchDenseExactBatch(queries, in: index, k: 10)
+            for (qi, q) in queries.enumerated() {
+                let (got, plan) = try c.searchDense(q, in: index, k: 10)
+                #expect(plan.map(\.op) == ["exact-scan"] && plan[0].scored == 700 && plan[0].vectorBytesRead == 700 * 19 * 4)
+                let want = Self.bruteForce(q, data, metric: metric, k: 10)
+                #expect(got.map { index.documentID(of: $0.chunk)! } == want.map { "d\($0.0)" })
+                for (g, w) in zip(got, want) { #expect(abs(g.score - w.1) <= 1e-4 * max(1, abs(w.1))) }
+                #expect(batch[qi].map(\.chunk) == got.map(\.chunk))
+            }
+        }
+    }
+
+    @Test("coarse codes then verification: recall against exact search, int8 and binary codes")
+    func coarseThenVerifyRecall() throws {
+        try withTemporaryDirectory { dir in
+            let data = Self.lowRank(3000, 128, seed: 5)
+            let c = try Self.load(dir + "/db", metric: .cosine, data: data)
+            let queries = Self.lowRank(40, 128, seed: 6)
+            let exactIndex = try c.loadDenseIndex(space: "v")
+            let truth = try queries.map { q in Set(try c.searchDense(q, in: exactIndex, k: 10).results.map(\.chunk)) }
+            for (codes, minimum) in [(DenseCodeKind.scalar8, 0.97), (.binary, 0.85)] {
+                var options = DenseIndexOptions()
+                options.codes = codes
+                options.lists = 24
+                let summary = try c.buildDenseIndex(space: "v", options: options)
+                #expect(summary.vectors == 3000 && summary.lists == 24)
+                let index = try c.loadDenseIndex(space: "v")
+                #expect(index.snapshot?.count == 3000)
+                var found = 0
+                for (q, t) in zip(queries, truth) {
+                    let (got, plan) = try c.searchDense(q, in: index, k: 10, candidates: 200, probes: 12)
+                    #expect(plan.map(\.op) == ["ivf-codes", "verify"])
+                    #expect(plan[0].output == 200 && plan[1].input == 200 && plan[1].vectorBytesRead == 200 * 128 * 4)
+                    #expect(plan[0].scored < 3000, "12 of 24 lists must not scan everything")
+                    found += got.filter { t.contains($0.chunk) }.count
+                }
+                let recall = Double(found) / Double(10 * queries.count)
+                #expect(recall >= minimum, "\(codes) recall@10 \(recall)")
+                // All lists and every candidate: the exact answer.
+                for (q, t) in zip(queries.prefix(5), truth) {
+                    let got = try c.searchDense(q, in: index, k: 10, candidates: 3000, probes: 24).results
+                    #expect(Set(got.map(\.chunk)) == t)
+                }
+            }
+            #expect(try c.database.check().isClean)
+        }
+    }
+
+    @Test("the index survives reopening and follows inserts, replacements and deletes")
+    func incrementalUpkeep() throws {
+        try withTemporaryDirectory { dir in
+            let data = Self.clustered(400, 16, seed: 8)
+            do {
+                let c = try Self.load(dir + "/db", metric: .l2, data: data, element: .float16)
+                var options = DenseIndexOptions()
+                options.lists = 8
+                try c.buildDenseIndex(space: "v", options: options)
+            }
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.collection("c")
+            let probe = Self.clustered(1, 16, seed: 9)[0]
+            try c.insert([DocumentInput(id: "new", text: "the query itself", vectors: ["v": probe])])
+            var index = try c.loadDenseIndex(space: "v")
+            #expect(index.snapshot?.count == 401)
+            var top = try c.searchDense(probe, in: index, k: 1, probes: 1).results
+            #expect(index.documentID(of: top[0].chunk) == "new" && abs(top[0].score) < 1e-3)
+            // Replace with a far-away vector: the old code goes, the new one comes.
+            try c.upsert([DocumentInput(id: "new", text: "moved", vectors: ["v": probe.map { $0 + 50 }])])
+            index = try c.loadDenseIndex(space: "v")
+            top = try c.searchDense(probe, in: index, k: 1, candidates: 400, probes: 8).results
+            #expect(index.documentID(of: top[0].chunk) != "new")
+            try c.delete(["new", "d0", "d1"])
+            index = try c.loadDenseIndex(space: "v")
+            #expect(index.snapshot?.count == 398)
+            #expect(try db.check().isClean)
+        }
+    }
+
+    @Test("hybrid plan: BM25 proposes, dense verifies, fusion combines")
+    func hybrid() throws {
+        try withTemporaryDirectory { dir in
+            var settings = CollectionSettings()
+            settings.spaces = [VectorSpace(name: "v", dimensions: 2)]
+            settings.chunking = ChunkingSettings(strategy: .none, size: 128, overlap: 0)
+            let c = try Database.open(at: dir + "/db").createCollection("c", settings: settings)
+            try c.insert([
+                DocumentInput(id: "a", text: "lmdb copy on write tree", vectors: ["v": [1, 0]]),
+                DocumentInput(id: "b", text: "lmdb lmdb lmdb pages", vectors: ["v": [0, 1]]),
+                DocumentInput(id: "c", text: "unrelated words only", vectors: ["v": [1, 0.01]]),
+            ])
+            let text = try c.loadTextIndex(), dense = try c.loadDenseIndex(space: "v")
+            let (dOnly, plan) = try c.searchHybrid(text: "lmdb", vector: [1, 0], textIndex: text, denseIndex: dense, k: 3, fusion: .dense)
+            // "c" has the nearest vector after "a" but BM25 never proposes it.
+            #expect(dOnly.map { dense.documentID(of: $0.chunk)! } == ["a", "b"])
+            #expect(plan.map(\.op) == ["bm25", "verify", "fuse"] && plan[1].input == 2 && plan[1].vectorBytesRead == 2 * 8)
+            let rrf = try c.searchHybrid(text: "lmdb", vector: [0, 1], textIndex: text, denseIndex: dense, k: 3).results
+            // b is first by BM25 (rank 1) and by dense (rank 1): 2/61; a: 1/62 + 1/62.
+            #expect(dense.documentID(of: rrf[0].chunk) == "b")
+            #expect(abs(rrf[0].score - 2.0 / 61) < 1e-12 && abs(rrf[1].score - 2.0 / 62) < 1e-12)
+            let weighted = try c.searchHybrid(text: "lmdb", vector: [1, 0], textIndex: text, denseIndex: dense, k: 3, fusion: .weighted(alpha: 1)).results
+            #expect(weighted[0].score == 1 && weighted[1].score == 0)
+            #expect(throws: RAGDBError.self) { try c.searchHybrid(text: "lmdb", vector: [1], textIndex: text, denseIndex: dense, k: 3) }
+        }
+    }
+}

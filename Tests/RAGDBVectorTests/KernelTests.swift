@@ -1,0 +1,134 @@
+import CRAGDBKernels
+import RAGDBTestSupport
+import RAGDBVector
+import Testing
+
+/// Each SIMD level of every kernel against the scalar reference, on random inputs of sizes
+/// that exercise every tail path (1…67 and 384 dimensions), within float tolerance.
+@Suite struct KernelTests {
+    static let sizes = [1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 67, 384]
+    static var levels: [Int32] { Array(1...max(1, ragdb_kernels_best_level())).filter { $0 <= ragdb_kernels_best_level() } }
+
+    static func floats(_ n: Int, _ rng: inout SeededGenerator) -> [Float] {
+        (0..<n).map { _ in Float(Int(rng.next() % 20001) - 10000) / 5000 }
+    }
+
+    static func close(_ a: Float, _ b: Float, scale: Float) -> Bool { abs(a - b) <= 1e-4 * max(1, scale) }
+
+    @Test("the CPU's best level is detected and in use")
+    func detection() {
+        #expect(ragdb_kernels_level() == ragdb_kernels_best_level())
+        #if arch(x86_64)
+        // Every x86-64 machine this project runs on has at least AVX2 (checked in CI by this test).
+        #expect(ragdb_kernels_best_level() >= 1, "no AVX2+FMA: the kernels would run scalar")
+        #endif
+    }
+
+    @Test("f32, f16 and i8 dot/norm at every level equal the scalar reference")
+    func dotNorm() {
+        var rng = SeededGenerator(seed: 7)
+        let reference = ragdb_kernels_for_level(0)!.pointee
+        for level in Self.levels {
+            let t = ragdb_kernels_for_level(level)!.pointee
+            for n in Self.sizes {
+                let q = Self.floats(n, &rng), v = Self.floats(n, &rng)
+                let halves = v.map { Float16($0).bitPattern }
+                let bytes = v.map { UInt8(bitPattern: Int8(max(-127, min(127, $0 * 60)))) }
+                var want: (Float, Float) = (0, 0), got: (Float, Float) = (0, 0)
+                func run(_ f: @convention(c) (UnsafePointer<Float>?, UnsafeRawPointer?, Int, UnsafeMutablePointer<Float>?) -> Void,
+                         _ g: @convention(c) (UnsafePointer<Float>?, UnsafeRawPointer?, Int, UnsafeMutablePointer<Float>?) -> Void,
+                         _ data: UnsafeRawPointer) -> ((Float, Float), (Float, Float)) {
+                    var a: [Float] = [0, 0], b: [Float] = [0, 0]
+                    f(q, data, n, &a)
+                    g(q, data, n, &b)
+                    return ((a[0], a[1]), (b[0], b[1]))
+                }
+                (want, got) = v.withUnsafeBytes { run(reference.f32_dot_norm, t.f32_dot_norm, $0.baseAddress!) }
+                #expect(Self.close(want.0, got.0, scale: Float(n)) && Self.close(want.1, got.1, scale: Float(n)), "f32 level \(level) n \(n)")
+                let dotWant = v.withUnsafeBytes { reference.f32_dot(q, $0.baseAddress, n) }
+                let dotGot = v.withUnsafeBytes { t.f32_dot(q, $0.baseAddress, n) }
+                #expect(Self.close(dotWant, dotGot, scale: Float(n)), "f32 dot level \(level) n \(n)")
+                (want, got) = halves.withUnsafeBytes { run(reference.f16_dot_norm, t.f16_dot_norm, $0.baseAddress!) }
+                #expect(Self.close(want.0, got.0, scale: Float(n)) && Self.close(want.1, got.1, scale: Float(n)), "f16 level \(level) n \(n)")
+                (want, got) = bytes.withUnsafeBytes { run(reference.i8_dot_norm, t.i8_dot_norm, $0.baseAddress!) }
+                #expect(Self.close(want.0, got.0, scale: 200 * Float(n)) && Self.close(want.1, got.1, scale: 4000 * Float(n)), "i8 level \(level) n \(n)")
+            }
+        }
+    }
+
+    @Test("the half-precision conversion matches Swift's Float16 on special values")
+    func halfConversion() {
+        let reference = ragdb_kernels_for_level(0)!.pointee
+        let values: [Float] = [0, -0.0, 1, -2.5, 65504, 6.1e-5, 5.96e-8, 1e-6, .infinity]
+        for x in values {
+            let h = [Float16(x).bitPattern]
+            var out: [Float] = [0, 0]
+            h.withUnsafeBytes { reference.f16_dot_norm([1], $0.baseAddress, 1, &out) }
+            #expect(out[0] == Float(Float16(x)), "\(x)")
+        }
+    }
+
+    @Test("batch, int8-code, Hamming and PQ kernels at every level equal the reference")
+    func manyKernels() {
+        var rng = SeededGenerator(seed: 11)
+        let reference = ragdb_kernels_for_level(0)!.pointee
+        for level in Self.levels {
+            let t = ragdb_kernels_for_level(level)!.pointee
+            for n in [5, 16, 33, 384] {
+                for (nq, rows) in [(1, 1), (3, 5), (4, 4), (7, 9)] {
+                    let queries = Self.floats(nq * n, &rng)
+                    let data = (0..<rows).map { _ in Self.floats(n, &rng) }
+                    var want = [Float](repeating: 0, count: nq * rows), got = want
+                    withRowPointers(data) { ptrs in
+                        reference.f32_dot_batch(queries, nq, ptrs, rows, n, &want)
+                        t.f32_dot_batch(queries, nq, ptrs, rows, n, &got)
+                    }
+                    for i in want.indices { #expect(Self.close(want[i], got[i], scale: Float(n)), "batch level \(level) n \(n) \(nq)×\(rows) at \(i)") }
+                }
+                let count = 13
+                let q = Self.floats(n, &rng)
+                let codes = (0..<(count * n)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                var a = [Float](repeating: 0, count: count), b = a
+                reference.u8_dot_many(q, codes, n, count, &a)
+                t.u8_dot_many(q, codes, n, count, &b)
+                for i in 0..<count { #expect(Self.close(a[i], b[i], scale: 255 * Float(n)), "u8 level \(level) n \(n)") }
+                let words = (n + 63) / 64
+                let qw = (0..<words).map { _ in rng.next() }
+                let cw = (0..<(count * words)).map { _ in rng.next() }
+                var ha = [UInt32](repeating: 0, count: count), hb = ha
+                reference.hamming_many(qw, cw, words, count, &ha)
+                t.hamming_many(qw, cw, words, count, &hb)
+                #expect(ha == hb)
+                #expect(ha[0] == UInt32(zip(qw, cw.prefix(words)).map { ($0 ^ $1).nonzeroBitCount }.reduce(0, +)))
+                let m = max(1, n / 4)
+                let table = Self.floats(m * 256, &rng)
+                for pqCount in [1, 8, 9, 17] {
+                    let pq = (0..<(pqCount * m)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                    var pa = [Float](repeating: 0, count: pqCount), pb = pa
+                    reference.pq_adc_many(table, pq, m, pqCount, &pa)
+                    t.pq_adc_many(table, pq, m, pqCount, &pb)
+                    for i in 0..<pqCount { #expect(Self.close(pa[i], pb[i], scale: Float(m)), "pq level \(level) m \(m)") }
+                }
+            }
+        }
+    }
+
+    func withRowPointers(_ rows: [[Float]], _ body: ([UnsafeRawPointer?]) -> Void) {
+        // Copies into one buffer so the pointers stay valid for the whole call.
+        let n = rows.first?.count ?? 0
+        let flat = rows.flatMap { $0 }
+        flat.withUnsafeBytes { p in
+            body((0..<rows.count).map { UnsafeRawPointer(p.baseAddress! + $0 * n * 4) })
+        }
+    }
+
+    @Test("TopK keeps the k best, ties to the smaller chunk id, best first")
+    func topK() {
+        var top = TopK(3)
+        for (c, s) in [(5, 1.0), (2, 3.0), (9, 3.0), (1, 0.5), (7, 2.0), (3, 3.0)] as [(UInt64, Float)] { top.offer(c, s) }
+        #expect(top.sorted() == [DenseHit(chunk: 2, score: 3), DenseHit(chunk: 3, score: 3), DenseHit(chunk: 9, score: 3)])
+        var zero = TopK(0)
+        zero.offer(1, 1)
+        #expect(zero.sorted().isEmpty)
+    }
+}

@@ -218,7 +218,7 @@ def fmt_bytes(b):
 
 
 def table(records, show_ndcg):
-    cols = ["system", "params", "build s", f"recall@k", "q/s", "GFLOP/s", "index", "B/vector"]
+    cols = ["system", "params", "build s", "recall@k", "q/s", "GFLOP/s", "index", "B/vector"]
     if show_ndcg:
         cols.append("nDCG@10")
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]

@@ -171,12 +171,9 @@ public final class DenseSnapshot: Sendable {
         case .binary:
             let w = model.codeBytes / 8
             var code = [UInt64](repeating: 0, count: w)
+            for j in 0..<d where q[j] > model.offset[j] { code[j >> 6] |= 1 << UInt64(j & 63) }
             var out = [UInt32](repeating: 0, count: block)
             for l in order {
-                // The query's bits against this list's centroid, as the codes were made.
-                for i in 0..<w { code[i] = 0 }
-                let base = l * d
-                for j in 0..<d where q[j] > model.centroids[base + j] { code[j >> 6] |= 1 << UInt64(j & 63) }
                 var row = start[l]
                 let end = start[l + 1]
                 while row < end {

@@ -17,8 +17,11 @@ What is measured:
                                   batches of 20+ queries, then a top-k pass)
          reported as queries/s and GFLOP/s, counting 2*n*d floating-point operations per query
          (the dot products only; top-k selection and Python call overhead are inside the clock).
+         Once the vectors outgrow the CPU caches, one query per call is bound by memory bandwidth
+         (n*d*4 bytes streamed per query), the batch by arithmetic.
          The batch top-k ids are the ground truth for every recall figure (--truth saves them as
-         an nq x k int64 .npy of corpus row numbers).
+         an nq x k int64 .npy of 0-based corpus row numbers; in a make_vectors.py set row r is the
+         record "v%06d" % (r + 1)).
   hnsw   hnswlib, space "ip", M=16, ef_construction=200, random_seed=100; build seconds (init_index +
          add_items), then for ef in 16/32/64/128: recall@k against exact and queries/s one query per
          call (hnswlib searches with max(ef, k)). Index bytes = size of save_index's file
@@ -28,12 +31,14 @@ What is measured:
          (train + add), then for nprobe 4/8/16/32: recall@k and queries/s one query per call, without
          re-ranking (PQ-approximate scores), and with exact re-ranking of the top 4k PQ candidates
          (IndexRefineFlat, k_factor 4; it keeps a full float32 copy of the vectors). Index bytes =
-         faiss.serialize_index size; code bytes = n*m (the PQ codes alone, without list ids).
+         faiss.serialize_index size of the IVF-PQ index (+ n*d*4 for the re-ranking copy); code
+         bytes (JSON only) = n*m, the PQ codes alone without list ids and centroids.
 
 recall@k = |approximate top k  intersect  exact top k| / k, averaged over queries.
 
 Quality (only if DATASET_DIR also has corpus.jsonl, queries.jsonl and qrels.tsv, and --irmetrics
-points at shared/bench/irmetrics.py): nDCG@10 for every result list, ids taken from the jsonl lines.
+points at shared/bench/irmetrics.py): nDCG@10 for every result list (from its top min(k, 10)), ids
+taken from the jsonl lines.
 
 Output: a markdown table on stdout; --json writes {"dataset", "n", "d", "nq", "k", ..., "records": [...]}.
 """

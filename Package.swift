@@ -80,4 +80,9 @@ if Context.environment["RAGDB_BENCHMARKS"] == "1" {
             name: "storage-bench",
             dependencies: ["RAGDB", "RAGDBChunks", "RAGDBStorage", "CRAGDBLMDB"],
             path: "Benchmarks/StorageBenchmarks"))
+    package.targets.append(
+        .executableTarget(
+            name: "dense-bench",
+            dependencies: ["RAGDBVector", "RAGDBImport"],
+            path: "Benchmarks/DenseBenchmarks"))
 }

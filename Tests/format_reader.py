@@ -151,11 +151,16 @@ def main(path):
                 space = struct.unpack(">H", k[4:6])[0]
                 r = Reader(unframe(v, f"dense model of space {space}"), f"dense model of space {space}")
                 layout, kind, metric, _, d, lists, _ = r.u("<B"), r.u("<B"), r.u("<B"), r.u("<B"), r.u("<I"), r.u("<I"), r.u("<I")
-                if layout != 1 or kind not in (1, 2) or metric not in (1, 2, 3): raise Bad(f"dense model of space {space}: bad header")
+                if layout != 1 or kind not in (1, 2, 3) or metric not in (1, 2, 3): raise Bad(f"dense model of space {space}: bad header")
                 if space >= len(spaces) or d != spaces[space]["dimensions"] or not 1 <= lists <= 1 << 20:
                     raise Bad(f"dense model of space {space}: {d} dimensions, {lists} lists")
-                r.take(4 * d * (2 if kind == 2 else 1) + 4 * d * lists); r.end()
-                size = 8 + (d if kind == 2 else 8 * ((d + 63) // 64))
+                if kind == 3:
+                    sub = r.u("<I")
+                    if sub == 0 or d % sub: raise Bad(f"dense model of space {space}: sub-vectors of {sub}")
+                    r.take(1024 * d)
+                else: r.take(8 * d)
+                r.take(4 * d * lists); r.end()
+                size = 8 + {1: 8 * ((d + 63) // 64), 2: d, 3: d // sub if kind == 3 else 0}[kind]
                 for ck, cv in scan(txn, t["dense_codes"], k):   # Format.md §"dense_codes"
                     chunk = struct.unpack(">Q", ck[6:])[0]
                     if len(ck) != 14 or len(cv) != size or struct.unpack("<I", cv[:4])[0] >= lists:

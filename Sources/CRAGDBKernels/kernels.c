@@ -111,6 +111,16 @@ static void pq_adc_many_scalar(const float *table, const uint8_t *codes, size_t 
     }
 }
 
+static void bits_dot_many_scalar(const float *q, const uint8_t *codes, size_t n, size_t stride, size_t count, float *out) {
+    for (size_t c = 0; c < count; c++) {
+        const uint8_t *p = codes + c * stride;
+        float d = 0;
+        for (size_t i = 0; i < n; i++)
+            if (p[i >> 3] >> (i & 7) & 1) d += q[i];
+        out[c] = d;
+    }
+}
+
 #if RAGDB_X86
 
 // MARK: AVX2 + FMA + F16C
@@ -239,6 +249,24 @@ AVX2 static void pq_adc_many_avx2(const float *table, const uint8_t *codes, size
     if (c < count) pq_adc_many_scalar(table, codes + c * m, m, count - c, out + c);
 }
 
+AVX2 static void bits_dot_many_avx2(const float *q, const uint8_t *codes, size_t n, size_t stride, size_t count, float *out) {
+    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    for (size_t c = 0; c < count; c++) {
+        const uint8_t *p = codes + c * stride;
+        __m256 acc = _mm256_setzero_ps();
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256i b = _mm256_and_si256(_mm256_set1_epi32(p[i >> 3]), bits);
+            __m256 mask = _mm256_castsi256_ps(_mm256_cmpeq_epi32(b, bits));
+            acc = _mm256_add_ps(acc, _mm256_and_ps(mask, _mm256_loadu_ps(q + i)));
+        }
+        float d = hsum256(acc);
+        for (; i < n; i++)
+            if (p[i >> 3] >> (i & 7) & 1) d += q[i];
+        out[c] = d;
+    }
+}
+
 static void f32_dot_batch_avx2(const float *queries, size_t nq, const void *const *rows, size_t nrows,
                                size_t n, float *out) {
     for (size_t r = 0; r < nrows; r++)
@@ -254,6 +282,31 @@ AVX512 static void f32_dot_norm_avx512(const float *q, const void *v, size_t n, 
     __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps(), s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        __m512 a0 = _mm512_loadu_ps(x + i), a1 = _mm512_loadu_ps(x + i + 16);
+        d0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), a0, d0);
+        d1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), a1, d1);
+        s0 = _mm512_fmadd_ps(a0, a0, s0);
+        s1 = _mm512_fmadd_ps(a1, a1, s1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(k, x + i);
+        d0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q + i), a, d0);
+        s0 = _mm512_fmadd_ps(a, a, s0);
+    }
+    out[0] = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
+    out[1] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+// The same with prefetches 8 KiB ahead interleaved with the loads: for sequential scans of
+// the LMDB map, where the hardware prefetcher stops at each 4 KiB page (docs/dense.md).
+AVX512 static void f32_dot_norm_stream_avx512(const float *q, const void *v, size_t n, float out[2]) {
+    const float *x = v;
+    __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps(), s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        _mm_prefetch((const char *)(x + i) + 8192, _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i) + 8192 + 64, _MM_HINT_T0);
         __m512 a0 = _mm512_loadu_ps(x + i), a1 = _mm512_loadu_ps(x + i + 16);
         d0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), a0, d0);
         d1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), a1, d1);
@@ -335,6 +388,28 @@ AVX512 static void u8_dot_many_avx512(const float *q, const uint8_t *codes, size
     }
 }
 
+AVX512 static void bits_dot_many_avx512(const float *q, const uint8_t *codes, size_t n, size_t stride, size_t count, float *out) {
+    for (size_t c = 0; c < count; c++) {
+        const uint8_t *p = codes + c * stride;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+            uint32_t m;
+            memcpy(&m, p + (i >> 3), 4);
+            a0 = _mm512_mask_add_ps(a0, (__mmask16)(m & 0xFFFF), a0, _mm512_loadu_ps(q + i));
+            a1 = _mm512_mask_add_ps(a1, (__mmask16)(m >> 16), a1, _mm512_loadu_ps(q + i + 16));
+        }
+        for (; i < n; i += 16) {
+            size_t left = n - i < 16 ? n - i : 16;
+            uint16_t m = p[i >> 3];
+            if (left > 8) m |= (uint16_t)(p[(i >> 3) + 1] << 8);
+            __mmask16 k = left == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            a0 = _mm512_mask_add_ps(a0, (__mmask16)(m & k), a0, _mm512_maskz_loadu_ps(k, q + i));
+        }
+        out[c] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    }
+}
+
 // Four rows × four queries in sixteen accumulators: eight loads feed sixteen FMAs.
 AVX512 static void f32_dot_batch_avx512(const float *queries, size_t nq, const void *const *rows,
                                         size_t nrows, size_t n, float *out) {
@@ -381,16 +456,16 @@ AVX512 static void f32_dot_batch_avx512(const float *queries, size_t nq, const v
 
 static const ragdb_kernel_table scalar_table = {
     f32_dot_norm_scalar, f32_dot_scalar, f16_dot_norm_scalar, i8_dot_norm_scalar,
-    f32_dot_batch_scalar, u8_dot_many_scalar, hamming_many_scalar, pq_adc_many_scalar,
+    f32_dot_batch_scalar, u8_dot_many_scalar, hamming_many_scalar, pq_adc_many_scalar, bits_dot_many_scalar,
 };
 #if RAGDB_X86
 static const ragdb_kernel_table avx2_table = {
     f32_dot_norm_avx2, f32_dot_avx2, f16_dot_norm_avx2, i8_dot_norm_avx2,
-    f32_dot_batch_avx2, u8_dot_many_avx2, hamming_many_popcnt, pq_adc_many_avx2,
+    f32_dot_batch_avx2, u8_dot_many_avx2, hamming_many_popcnt, pq_adc_many_avx2, bits_dot_many_avx2,
 };
 static const ragdb_kernel_table avx512_table = {
     f32_dot_norm_avx512, f32_dot_avx512, f16_dot_norm_avx512, i8_dot_norm_avx512,
-    f32_dot_batch_avx512, u8_dot_many_avx512, hamming_many_popcnt, pq_adc_many_avx2,
+    f32_dot_batch_avx512, u8_dot_many_avx512, hamming_many_popcnt, pq_adc_many_avx2, bits_dot_many_avx512,
 };
 #endif
 
@@ -423,6 +498,20 @@ int ragdb_kernels_level(void) {
 void ragdb_kernels_set_level(int level) {
     int best = ragdb_kernels_best_level();
     current = level < 0 ? 0 : (level > best ? best : level);
+}
+
+void ragdb_prefetch_ahead(const void *p, size_t bytes, size_t ahead) {
+    // Prefetch never faults, so an address past the end of the map is harmless.
+    const char *c = (const char *)p + ahead;
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 3);
+}
+
+void ragdb_f32_dot_norm_stream(const float *q, const void *v, size_t n, float out[2]) {
+#if RAGDB_X86
+    if (ragdb_kernels_level() == RAGDB_LEVEL_AVX512) { f32_dot_norm_stream_avx512(q, v, n, out); return; }
+#endif
+    ragdb_prefetch_ahead(v, 4 * n, 8192);
+    ragdb_f32_dot_norm(q, v, n, out);
 }
 
 const ragdb_kernel_table *ragdb_kernels_for_level(int level) {
@@ -508,4 +597,8 @@ void ragdb_pq_adc_many(const float *table, const uint8_t *codes, size_t m, size_
     if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX2) { pq_adc_many_avx2(table, codes, m, count, out); return; }
 #endif
     pq_adc_many_scalar(table, codes, m, count, out);
+}
+
+void ragdb_bits_dot_many(const float *q, const uint8_t *codes, size_t n, size_t stride, size_t count, float *out) {
+    ragdb_kernels_for_level(ragdb_kernels_level())->bits_dot_many(q, codes, n, stride, count, out);
 }

@@ -210,7 +210,7 @@ extension Collection {
     /// `exact`, every stored vector is scored instead.
     ///
     /// - Parameters:
-    ///   - candidates: coarse candidates to verify (default max(10·k, 100)).
+    ///   - candidates: coarse candidates to verify (default: `DenseSnapshot.defaultCandidates`).
     ///   - probes: IVF lists to scan (default: `DenseSnapshot.defaultProbes`).
     /// - Returns: the best `k`, and the executed plan with each stage's counts, bytes and time.
     /// - Complexity: codes: probes/lists of the codes plus `candidates` B-tree look-ups;
@@ -231,7 +231,7 @@ extension Collection {
                     plan.append(PlanStage("exact-scan", "every stored \(space.elementType) vector of space \(index.spaceName)", input: 0, s, since: t0))
                     return hits
                 }
-                let n = max(k, candidates ?? max(10 * k, 100))
+                let n = max(k, candidates ?? snapshot.defaultCandidates(k: k))
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let (coarse, cs) = snapshot.search(vector, candidates: n, probes: probes)
                 let lists = snapshot.model.lists

@@ -71,10 +71,10 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .long, help: "Batch mode: a .npy file of query vectors, one row per line of --queries.")
     var queryVectors: String?
 
-    @Option(name: .long, help: "Candidates the coarse stage passes to verification (dense: max(10·k, 100); hybrid: 100).")
+    @Option(name: .long, help: "Candidates the coarse stage passes to verification (dense: 3k, at least 30, for int8 codes, 20k, at least 200, for pq and binary; hybrid: 100).")
     var candidates: Int?
 
-    @Option(name: .long, help: "Dense mode: IVF lists to probe (default: 1/16 of the lists, at least 8).")
+    @Option(name: .long, help: "Dense mode: IVF lists to probe (default: 1/32 of the lists, at least 8).")
     var probes: Int?
 
     @Flag(name: .long, help: "Dense mode: score every stored vector (exact; no codes).")
@@ -300,7 +300,7 @@ struct IndexCommand: ParsableCommand {
     @Option(name: .long, help: "The vector space (default: the collection's only space).")
     var space: String?
 
-    @Option(name: .long, help: "Code kind: int8 (1 byte per dimension) or binary (1 bit per dimension).")
+    @Option(name: .long, help: "Code kind: int8 (1 byte per dimension), pq (1 byte per 8 dimensions) or binary (1 bit per dimension).")
     var codes = "int8"
 
     @Option(name: .long, help: "IVF lists (default: 1 below 20,000 vectors, else about 4√n).")
@@ -313,7 +313,7 @@ struct IndexCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard DenseCodeKind(name: codes) != nil else { throw ValidationError("--codes must be int8 or binary, not '\(codes)'") }
+        guard DenseCodeKind(name: codes) != nil else { throw ValidationError("--codes must be int8, pq or binary, not '\(codes)'") }
         if let lists, lists < 1 { throw ValidationError("--lists must be at least 1") }
         guard sample >= 1 else { throw ValidationError("--sample must be at least 1") }
     }

@@ -23,18 +23,26 @@ public enum DenseMetric: UInt8, Sendable, CaseIterable {
 
 /// The kind of compact code a dense index keeps in memory for each vector.
 public enum CodeKind: UInt8, Sendable, CaseIterable {
-    /// One bit per dimension: whether the value is above the training mean. Compared by
-    /// Hamming distance. d/8 bytes (rounded up to whole 64-bit words).
+    /// One bit per dimension: whether the value is above the training mean. Decodes to
+    /// mean ± standard deviation per dimension and is compared asymmetrically: the float query
+    /// against the decoded code, through per-byte lookup tables. d/8 bytes (rounded up to whole
+    /// 64-bit words).
     case binary = 1
     /// One byte per dimension: the value quantized linearly between the training minimum
     /// and maximum of its dimension. Compared asymmetrically (float query · decoded code).
     case scalar8 = 2
+    /// Product quantization: the vector cut into m sub-vectors of d/m dimensions (8 when d
+    /// allows), each replaced by the nearest of 256 centroids trained for its subspace. One
+    /// byte per sub-vector; compared through per-query tables (asymmetric distance).
+    case pq = 3
 
     /// A name for messages and settings.
-    public var name: String { self == .binary ? "binary" : "int8" }
-    /// Parses `binary` or `int8`.
+    public var name: String {
+        switch self { case .binary: "binary"; case .scalar8: "int8"; case .pq: "pq" }
+    }
+    /// Parses `binary`, `int8` or `pq`.
     public init?(name: String) {
-        switch name { case "binary": self = .binary; case "int8", "scalar8": self = .scalar8; default: return nil }
+        switch name { case "binary": self = .binary; case "int8", "scalar8": self = .scalar8; case "pq": self = .pq; default: return nil }
     }
 }
 
@@ -57,12 +65,19 @@ public struct DenseModel: Sendable {
     let centroids: [Float]
     /// Binary: per-dimension threshold. Scalar8: per-dimension minimum.
     let offset: [Float]
-    /// Scalar8: per-dimension step ((max − min) / 255). Empty for binary.
+    /// Scalar8: per-dimension step ((max − min) / 255). Binary: per-dimension standard deviation.
     let step: [Float]
+    /// PQ: sub-vector dimensions (d / m); 0 for other kinds.
+    let subDimensions: Int
+    /// PQ: `m × 256 × subDimensions` centroids, subspace 0 first; empty for other kinds.
+    let codebooks: [Float]
     /// Half the squared norm of each centroid (list choice: |x − c|² ∝ |c|²/2 − x·c).
     let centroidHalfNorms: [Float]
 
-    init(kind: CodeKind, metric: DenseMetric, dimensions: Int, lists: Int, trainedOn: Int, centroids: [Float], offset: [Float], step: [Float]) {
+    init(kind: CodeKind, metric: DenseMetric, dimensions: Int, lists: Int, trainedOn: Int, centroids: [Float], offset: [Float], step: [Float],
+         subDimensions: Int = 0, codebooks: [Float] = []) {
+        self.subDimensions = subDimensions
+        self.codebooks = codebooks
         self.kind = kind
         self.metric = metric
         self.dimensions = dimensions
@@ -79,9 +94,18 @@ public struct DenseModel: Sendable {
     }
 
     /// Bytes of one code.
-    public var codeBytes: Int { kind == .binary ? ((dimensions + 63) / 64) * 8 : dimensions }
+    public var codeBytes: Int {
+        switch kind {
+        case .binary: ((dimensions + 63) / 64) * 8
+        case .scalar8: dimensions
+        case .pq: dimensions / subDimensions
+        }
+    }
     /// Bytes the model itself holds in memory.
-    public var residentBytes: Int { 4 * (centroids.count + offset.count + step.count) }
+    public var residentBytes: Int { 4 * (centroids.count + offset.count + step.count + codebooks.count) }
+
+    /// PQ sub-vector size for `d` dimensions: 8 when it divides d, else 4, 2 or 1.
+    static func pqSubDimensions(_ d: Int) -> Int { [8, 4, 2].first { d % $0 == 0 } ?? 1 }
 
     /// Training options.
     public struct Options: Sendable, Hashable {
@@ -127,10 +151,42 @@ public struct DenseModel: Sendable {
         }
         var offset = [Float](repeating: 0, count: d)
         var step: [Float] = []
+        var sub = 0
+        var codebooks: [Float] = []
         switch options.codes {
+        case .pq:
+            // 256 centroids per subspace (fewer when the sample is smaller), by k-means on at
+            // most 16,384 sub-vectors: enough for 256 centroids of 8 dimensions.
+            offset = []
+            sub = pqSubDimensions(d)
+            let m = d / sub
+            let points = min(n, 16_384)
+            let stride = max(1, n / max(points, 1))
+            for s in 0..<m {
+                var part: [Float] = []
+                part.reserveCapacity(points * sub)
+                var p = 0
+                while p < n && part.count < points * sub {
+                    part += sample[(p * d + s * sub)..<(p * d + s * sub + sub)]
+                    p += stride
+                }
+                let k = min(256, part.count / sub)
+                var book = k > 0 ? KMeans.train(points: part, dimensions: sub, k: k, iterations: options.iterations, seed: options.seed &+ UInt64(s)) : []
+                // Unused entries repeat the first centroid, so every byte value decodes.
+                while book.count < 256 * sub { book += book.isEmpty ? [Float](repeating: 0, count: sub) : Array(book[0..<sub]) }
+                codebooks += book
+            }
         case .binary:
-            for p in 0..<n { for j in 0..<d { offset[j] += sample[p * d + j] } }
-            if n > 0 { offset = offset.map { $0 / Float(n) } }
+            var sum = [Double](repeating: 0, count: d), squares = [Double](repeating: 0, count: d)
+            for p in 0..<n {
+                for j in 0..<d { let x = Double(sample[p * d + j]); sum[j] += x; squares[j] += x * x }
+            }
+            let count = Double(max(n, 1))
+            offset = sum.map { Float($0 / count) }
+            step = (0..<d).map { j in
+                let mean = sum[j] / count
+                return Float(max(squares[j] / count - mean * mean, 1e-12).squareRoot())
+            }
         case .scalar8:
             var lo = [Float](repeating: .infinity, count: d), hi = [Float](repeating: -.infinity, count: d)
             for p in 0..<n {
@@ -140,7 +196,7 @@ public struct DenseModel: Sendable {
             step = (0..<d).map { j in hi[j] > lo[j] && hi[j].isFinite ? (hi[j] - lo[j]) / 255 : 1 }
         }
         return DenseModel(kind: options.codes, metric: metric, dimensions: d, lists: lists, trainedOn: n,
-                          centroids: centroids, offset: offset, step: step)
+                          centroids: centroids, offset: offset, step: step, subDimensions: sub, codebooks: codebooks)
     }
 
     /// The list of a prepared vector: its nearest centroid (L2).
@@ -180,8 +236,25 @@ public struct DenseModel: Sendable {
             // vectors (manpages-dev, 32 lists, 200 candidates) centroid-relative bits made
             // Hamming distances of different lists incomparable (recall@10 0.876 vs 0.986
             // with one list); see docs/dense.md.
-            for j in 0..<d where v[j] > offset[j] { code[j >> 3] |= 1 << UInt8(j & 7) }
-            for x in v { norm2 += x * x }
+            for j in 0..<d {
+                let above = v[j] > offset[j]
+                if above { code[j >> 3] |= 1 << UInt8(j & 7) }
+                let x = above ? offset[j] + step[j] : offset[j] - step[j]
+                norm2 += x * x
+            }
+        case .pq:
+            let sub = subDimensions
+            for s in 0..<(d / sub) {
+                var best = 0
+                var bestValue = Float.infinity
+                for c in 0..<256 {
+                    var dist: Float = 0
+                    for t in 0..<sub { let x = v[s * sub + t] - codebooks[(s * 256 + c) * sub + t]; dist += x * x }
+                    if dist < bestValue { bestValue = dist; best = c }
+                }
+                code[s] = UInt8(best)
+                for t in 0..<sub { let x = codebooks[(s * 256 + best) * sub + t]; norm2 += x * x }
+            }
         case .scalar8:
             for j in 0..<d {
                 let q = ((v[j] - offset[j]) / step[j]).rounded()
@@ -204,8 +277,13 @@ public struct DenseModel: Sendable {
         w.write(UInt32(dimensions))
         w.write(UInt32(lists))
         w.write(UInt32(trainedOn))
-        for x in offset { w.write(x.bitPattern) }
-        for x in step { w.write(x.bitPattern) }
+        if kind == .pq {
+            w.write(UInt32(subDimensions))
+            for x in codebooks { w.write(x.bitPattern) }
+        } else {
+            for x in offset { w.write(x.bitPattern) }
+            for x in step { w.write(x.bitPattern) }
+        }
         for x in centroids { w.write(x.bitPattern) }
         return try FramedValue.encode(w.bytes, policy: .whenItPays)
     }
@@ -228,11 +306,19 @@ public struct DenseModel: Sendable {
             for i in 0..<count { out[i] = Float(bitPattern: try r.readUInt32()) }
             return out
         }
-        let offset = try floats(d)
-        let step = kind == .scalar8 ? try floats(d) : []
+        var offset: [Float] = [], step: [Float] = [], codebooks: [Float] = []
+        var sub = 0
+        if kind == .pq {
+            sub = Int(try r.readUInt32())
+            guard sub > 0, d % sub == 0 else { throw r.corrupt("PQ sub-vectors of \(sub) dimensions for \(d)") }
+            codebooks = try floats(256 * d)
+        } else {
+            offset = try floats(d)
+            step = try floats(d)
+        }
         let centroids = try floats(lists * d)
         try r.expectEnd()
         return DenseModel(kind: kind, metric: metric, dimensions: d, lists: lists, trainedOn: trained,
-                          centroids: centroids, offset: offset, step: step)
+                          centroids: centroids, offset: offset, step: step, subDimensions: sub, codebooks: codebooks)
     }
 }

@@ -48,6 +48,33 @@ public enum Kernels {
         }
     }
 
+    /// `dotNorm` for a sequential cursor scan: also prefetches the map 8 KiB ahead of `v`
+    /// (the next values: LMDB pages are 4 KiB, where hardware prefetchers stop). Measured on
+    /// 100,000 × 384 float32: 27 → 43 exact-scan queries/s (docs/dense.md).
+    @inline(__always)
+    public static func dotNormScanning(_ q: [Float], _ v: RawSpan, _ type: StoredElementType) -> (dot: Float, norm2: Float) {
+        guard type == .float32 else {
+            v.withUnsafeBytes { ragdb_prefetch_ahead($0.baseAddress, $0.count, 8192) }
+            return dotNorm(q, v, type)
+        }
+        precondition(v.byteCount == 4 * q.count)
+        return q.withUnsafeBufferPointer { qp in
+            v.withUnsafeBytes { vp -> (Float, Float) in
+                var out: (Float, Float) = (0, 0)
+                withUnsafeMutablePointer(to: &out) { o in
+                    o.withMemoryRebound(to: Float.self, capacity: 2) { ragdb_f32_dot_norm_stream(qp.baseAddress, vp.baseAddress, qp.count, $0) }
+                }
+                return out
+            }
+        }
+    }
+
+    /// Prefetches the map 8 KiB past `v` (see `dotNormScanning`).
+    @inline(__always)
+    public static func prefetch(after v: RawSpan) {
+        v.withUnsafeBytes { ragdb_prefetch_ahead($0.baseAddress, $0.count, 8192) }
+    }
+
     /// q·v over float32 arrays of equal length.
     public static func dot(_ q: [Float], _ v: [Float]) -> Float {
         precondition(q.count == v.count)
@@ -128,6 +155,19 @@ public enum Kernels {
             codes.withUnsafeBufferPointer { cp in
                 out.withUnsafeMutableBufferPointer { op in
                     ragdb_hamming_many(qp.baseAddress, cp.baseAddress! + first * w, w, count, op.baseAddress)
+                }
+            }
+        }
+    }
+
+    /// `out[i]` = Σ q[j] over the set bits j of binary code `first + i` (`stride` bytes each,
+    /// held as little-endian 64-bit words).
+    @inline(__always)
+    static func bitsDotMany(_ q: [Float], codes: [UInt64], stride: Int, first: Int, count: Int, into out: inout [Float]) {
+        q.withUnsafeBufferPointer { qp in
+            codes.withUnsafeBytes { cp in
+                out.withUnsafeMutableBufferPointer { op in
+                    ragdb_bits_dot_many(qp.baseAddress, cp.baseAddress!.assumingMemoryBound(to: UInt8.self) + first * stride, qp.count, stride, count, op.baseAddress)
                 }
             }
         }

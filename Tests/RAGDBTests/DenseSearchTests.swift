@@ -80,7 +80,7 @@ import Testing
             let queries = Self.lowRank(40, 128, seed: 6)
             let exactIndex = try c.loadDenseIndex(space: "v")
             let truth = try queries.map { q in Set(try c.searchDense(q, in: exactIndex, k: 10).results.map(\.chunk)) }
-            for (codes, minimum) in [(DenseCodeKind.scalar8, 0.97), (.binary, 0.85)] {
+            for (codes, minimum) in [(DenseCodeKind.scalar8, 0.97), (.binary, 0.85), (.pq, 0.85)] {
                 var options = DenseIndexOptions()
                 options.codes = codes
                 options.lists = 24

@@ -51,6 +51,17 @@ void ragdb_hamming_many(const uint64_t *q, const uint64_t *codes, size_t words, 
 void ragdb_pq_adc_many(const float *table, const uint8_t *codes, size_t m, size_t count,
                        float *out);
 
+/// out[i] = Σ q[j] over the bits j < n that are set in code i (bit j: bit j mod 8 of byte j/8),
+/// for count codes `stride` bytes apart: the asymmetric score of 1-bit codes.
+void ragdb_bits_dot_many(const float *q, const uint8_t *codes, size_t n, size_t stride, size_t count, float *out);
+
+/// Hints the CPU to load `bytes` bytes starting `ahead` bytes after `p` (for sequential scans
+/// of the LMDB map, where the hardware prefetcher stops at each 4 KiB page). Never faults.
+void ragdb_prefetch_ahead(const void *p, size_t bytes, size_t ahead);
+
+/// ragdb_f32_dot_norm for sequential scans: also prefetches 8 KiB ahead of `v`.
+void ragdb_f32_dot_norm_stream(const float *q, const void *v, size_t n, float out[2]);
+
 /// Every kernel of one level, for tests that compare levels side by side (the functions
 /// above always use the current level).
 typedef struct ragdb_kernel_table {
@@ -62,6 +73,7 @@ typedef struct ragdb_kernel_table {
     void (*u8_dot_many)(const float *q, const uint8_t *codes, size_t n, size_t count, float *out);
     void (*hamming_many)(const uint64_t *q, const uint64_t *codes, size_t words, size_t count, uint32_t *out);
     void (*pq_adc_many)(const float *table, const uint8_t *codes, size_t m, size_t count, float *out);
+    void (*bits_dot_many)(const float *q, const uint8_t *codes, size_t n, size_t stride, size_t count, float *out);
 } ragdb_kernel_table;
 
 /// The kernels of `level` (clamped to the best supported level).

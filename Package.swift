@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "CRAGDBKernels"),
         .target(name: "RAGDBVector", dependencies: ["RAGDBStorage", "CRAGDBKernels"], swiftSettings: strict),
         .target(name: "RAGDBSparse", dependencies: ["RAGDBStorage"], swiftSettings: strict),
-        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText", "RAGDBVector", "RAGDBSparse"], swiftSettings: strict),
+        .target(name: "RAGDBNgram", dependencies: ["RAGDBStorage", "CRAGDBKernels"], swiftSettings: strict),
+        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText", "RAGDBVector", "RAGDBSparse", "RAGDBNgram"], swiftSettings: strict),
         .target(name: "RAGDBImport", dependencies: ["RAGDB", "CRAGDBZlib"], swiftSettings: strict),
         .target(
             name: "RAGDBCLI",
@@ -64,6 +65,8 @@ let package = Package(
             name: "RAGDBSparseTests", dependencies: ["RAGDBSparse", "RAGDBStorage", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBVectorTests", dependencies: ["RAGDBVector", "CRAGDBKernels", "RAGDBTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "RAGDBNgramTests", dependencies: ["RAGDBNgram", "RAGDBStorage", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBImportTests", dependencies: ["RAGDBImport", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(

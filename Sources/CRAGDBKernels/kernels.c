@@ -602,3 +602,28 @@ void ragdb_pq_adc_many(const float *table, const uint8_t *codes, size_t m, size_
 void ragdb_bits_dot_many(const float *q, const uint8_t *codes, size_t n, size_t stride, size_t count, float *out) {
     ragdb_kernels_for_level(ragdb_kernels_level())->bits_dot_many(q, codes, n, stride, count, out);
 }
+
+// MARK: bitvector rank (FM-index)
+
+static uint64_t rank1_generic(const uint64_t *words, const uint64_t *blocks, uint64_t i) {
+    uint64_t r = blocks[i >> 9], last = i >> 6;
+    for (uint64_t w = (i >> 9) << 3; w < last; w++) r += (uint64_t)__builtin_popcountll(words[w]);
+    if (i & 63) r += (uint64_t)__builtin_popcountll(words[last] & ((1ULL << (i & 63)) - 1));
+    return r;
+}
+
+#if RAGDB_X86
+__attribute__((target("popcnt"))) static uint64_t rank1_popcnt(const uint64_t *words, const uint64_t *blocks, uint64_t i) {
+    uint64_t r = blocks[i >> 9], last = i >> 6;
+    for (uint64_t w = (i >> 9) << 3; w < last; w++) r += (uint64_t)__builtin_popcountll(words[w]);
+    if (i & 63) r += (uint64_t)__builtin_popcountll(words[last] & ((1ULL << (i & 63)) - 1));
+    return r;
+}
+#endif
+
+uint64_t ragdb_rank1(const uint64_t *words, const uint64_t *blocks, uint64_t i) {
+#if RAGDB_X86
+    if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX2) return rank1_popcnt(words, blocks, i);
+#endif
+    return rank1_generic(words, blocks, i);
+}

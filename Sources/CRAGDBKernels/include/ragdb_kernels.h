@@ -55,6 +55,10 @@ void ragdb_pq_adc_many(const float *table, const uint8_t *codes, size_t m, size_
 /// for count codes `stride` bytes apart: the asymmetric score of 1-bit codes.
 void ragdb_bits_dot_many(const float *q, const uint8_t *codes, size_t n, size_t stride, size_t count, float *out);
 
+/// Ones among the first i bits of a bitvector of 64-bit words (bit j: bit j mod 64 of word
+/// j / 64), with blocks[b] = ones before bit 512·b. Uses popcnt where the CPU has it.
+uint64_t ragdb_rank1(const uint64_t *words, const uint64_t *blocks, uint64_t i);
+
 /// Hints the CPU to load `bytes` bytes starting `ahead` bytes after `p` (for sequential scans
 /// of the LMDB map, where the hardware prefetcher stops at each 4 KiB page). Never faults.
 void ragdb_prefetch_ahead(const void *p, size_t bytes, size_t ahead);

@@ -1,0 +1,288 @@
+public import RAGDBStorage
+
+/// One static FM-index segment over the byte text of a set of chunks.
+///
+/// Layout (SEAL's reversed concatenation, Format.md 5.13): the text is
+/// `R = Π_chunks (SEP · reverse(symbols(text))) · 0`, where byte values are renamed to a
+/// compact alphabet (0 = terminator, 1 = SEP = chunk separator, 2… = the bytes that occur, in
+/// byte order). Backward search over R consumes a pattern in its forward order, so the BWT
+/// symbols of a pattern's row range are the bytes that *follow* it in the chunks (SEP: the
+/// chunk ends there). No pattern contains SEP, so no match spans two chunks.
+///
+/// Structures: the BWT as a wavelet matrix with rank, the C array, suffix-array samples in
+/// text order every `rate` positions with a marking bitvector (so a locate walks fewer than
+/// `rate` LF steps), chunk beginnings and ids, and the row of each chunk's SEP (for the LF walk
+/// that masks a deleted chunk).
+public struct FMSegment: Sendable, Equatable {
+    /// Symbols in R (with SEPs and the terminator).
+    public let length: Int
+    /// Chunk ids, in segment order (ascending).
+    public let chunkIDs: [UInt64]
+    /// Position of each chunk's SEP in R, ascending.
+    let beginnings: [UInt32]
+    /// Row of each chunk's SEP.
+    let sepRows: [UInt32]
+    /// Byte → compact symbol (0 = the byte does not occur).
+    let symbolOfByte: [UInt16]
+    /// Compact symbol → byte (entries 0 and 1 unused).
+    let byteOfSymbol: [UInt8]
+    /// C[s] = symbols of R smaller than s; `alphabet + 1` entries.
+    let c: [Int]
+    let bwt: WaveletMatrix
+    /// Rows whose suffix starts at a multiple of `rate`.
+    let marks: RankedBits
+    /// SA value of each marked row, in row order.
+    let samples: [UInt32]
+    /// Sampling rate in text positions.
+    public let rate: Int
+    /// Rows of deleted chunks, sorted (suffixes that start inside them, their SEP included).
+    public internal(set) var dead: [UInt32]
+
+    /// Compact alphabet size (with terminator and SEP).
+    var alphabet: Int { byteOfSymbol.count }
+    /// Chunks in the segment.
+    public var chunkCount: Int { chunkIDs.count }
+
+    /// Builds a segment over `chunks` (id ascending, bytes already normalised).
+    ///
+    /// - Complexity: linear time (SA-IS); memory about 13 bytes per input byte while building.
+    public static func build(_ chunks: [(id: UInt64, bytes: [UInt8])], rate: Int = 32) -> FMSegment {
+        var present = [Bool](repeating: false, count: 256)
+        var total = 1
+        for ch in chunks {
+            total += ch.bytes.count + 1
+            for b in ch.bytes { present[Int(b)] = true }
+        }
+        var symbolOfByte = [UInt16](repeating: 0, count: 256)
+        var byteOfSymbol: [UInt8] = [0, 0]
+        for b in 0..<256 where present[b] {
+            symbolOfByte[b] = UInt16(byteOfSymbol.count)
+            byteOfSymbol.append(UInt8(b))
+        }
+        let alphabet = byteOfSymbol.count
+        var r = [Int32](repeating: 0, count: total)
+        var beginnings: [UInt32] = []
+        beginnings.reserveCapacity(chunks.count)
+        var p = 0
+        for ch in chunks {
+            beginnings.append(UInt32(p))
+            r[p] = 1
+            p += 1
+            for b in ch.bytes.reversed() { r[p] = Int32(symbolOfByte[Int(b)]); p += 1 }
+        }
+        r[p] = 0
+        let sa = SuffixArray.build(r, alphabet: alphabet)
+        var c = [Int](repeating: 0, count: alphabet + 1)
+        for s in r { c[Int(s) + 1] += 1 }
+        for i in 0..<alphabet { c[i + 1] += c[i] }
+        var bwt = [UInt16](repeating: 0, count: total)
+        var markWords = [UInt64](repeating: 0, count: (total + 63) / 64)
+        var samples: [UInt32] = []
+        samples.reserveCapacity(total / rate + 1)
+        var sepRows = [UInt32](repeating: 0, count: chunks.count)
+        for (row, s) in sa.enumerated() {
+            let pos = Int(s)
+            bwt[row] = UInt16(pos == 0 ? r[total - 1] : r[pos - 1])
+            if pos % rate == 0 {
+                markWords[row >> 6] |= 1 << UInt64(row & 63)
+                samples.append(UInt32(pos))
+            }
+            if r[pos] == 1, let j = Self.chunkIndex(ofPosition: pos, beginnings) {
+                sepRows[j] = UInt32(row)
+            }
+        }
+        return FMSegment(length: total, chunkIDs: chunks.map(\.id), beginnings: beginnings, sepRows: sepRows,
+                         symbolOfByte: symbolOfByte, byteOfSymbol: byteOfSymbol, c: c,
+                         bwt: WaveletMatrix(bwt, alphabet: alphabet), marks: RankedBits(words: markWords, count: total),
+                         samples: samples, rate: rate, dead: [])
+    }
+
+    /// The chunk index whose region holds R position `pos`.
+    static func chunkIndex(ofPosition pos: Int, _ beginnings: [UInt32]) -> Int? {
+        var lo = 0, hi = beginnings.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if Int(beginnings[mid]) <= pos { lo = mid + 1 } else { hi = mid }
+        }
+        return lo == 0 ? nil : lo - 1
+    }
+
+    /// End (exclusive) of chunk `j`'s region in R.
+    func regionEnd(_ j: Int) -> Int { j + 1 < beginnings.count ? Int(beginnings[j + 1]) : length - 1 }
+
+    /// The byte length of chunk `j`'s (normalised) text.
+    public func textLength(ofChunkAt j: Int) -> Int { regionEnd(j) - Int(beginnings[j]) - 1 }
+
+    // MARK: Queries
+
+    /// The row range of the suffixes of R that start with reverse(`pattern`), or nil.
+    ///
+    /// - Complexity: two ranks per pattern byte and wavelet level.
+    public func range(of pattern: [UInt8]) -> Range<Int>? {
+        var lo = 0, hi = length
+        for b in pattern {
+            let s = Int(symbolOfByte[Int(b)])
+            guard s >= 2 else { return nil }
+            lo = c[s] + bwt.rank(s, lo)
+            hi = c[s] + bwt.rank(s, hi)
+            if lo >= hi { return nil }
+        }
+        return lo..<hi
+    }
+
+    /// Dead rows in `range`.
+    func deadCount(in range: Range<Int>) -> Int {
+        lowerBound(dead, UInt32(range.upperBound)) - lowerBound(dead, UInt32(range.lowerBound))
+    }
+
+    /// Live occurrences of `pattern` (overlapping ones all count). The empty pattern counts
+    /// every live byte.
+    public func count(_ pattern: [UInt8]) -> Int {
+        if pattern.isEmpty {
+            let live = (c[alphabet] - c[2]) - deadCount(in: c[2]..<c[alphabet])
+            return live
+        }
+        guard let r = range(of: pattern) else { return 0 }
+        return r.count - deadCount(in: r)
+    }
+
+    /// The row of the R position preceding the suffix of `row` (one LF step).
+    @inline(__always)
+    func lf(_ row: Int) -> (row: Int, symbol: Int) {
+        let s = bwt.access(row)
+        return (c[s] + bwt.rank(s, row), s)
+    }
+
+    /// The R position where the suffix of `row` starts.
+    ///
+    /// - Complexity: fewer than `rate` LF steps.
+    func position(ofRow row: Int) -> Int {
+        var row = row, steps = 0
+        while !marks[row] {
+            row = lf(row).row
+            steps += 1
+        }
+        return Int(samples[marks.rank1(row)]) + steps
+    }
+
+    /// A located occurrence: the chunk (its index in the segment) and the byte offset of the
+    /// pattern in its normalised text.
+    public struct Occurrence: Sendable, Hashable {
+        /// Index of the chunk in the segment.
+        public var chunkIndex: Int
+        /// Byte offset in the chunk's normalised text.
+        public var offset: Int
+        /// Creates an occurrence.
+        public init(chunkIndex: Int, offset: Int) {
+            self.chunkIndex = chunkIndex
+            self.offset = offset
+        }
+    }
+
+    /// Up to `limit` live occurrences of `pattern`, in row order.
+    ///
+    /// - Complexity: per occurrence, fewer than `rate` LF steps.
+    public func locate(_ pattern: [UInt8], limit: Int) -> [Occurrence] {
+        guard !pattern.isEmpty, let r = range(of: pattern) else { return [] }
+        var out: [Occurrence] = []
+        var d = lowerBound(dead, UInt32(r.lowerBound))
+        for row in r {
+            if out.count >= limit { break }
+            while d < dead.count && Int(dead[d]) < row { d += 1 }
+            if d < dead.count && Int(dead[d]) == row { continue }
+            let p = position(ofRow: row)
+            guard let j = Self.chunkIndex(ofPosition: p, beginnings) else { continue }
+            let len = textLength(ofChunkAt: j)
+            out.append(Occurrence(chunkIndex: j, offset: len - pattern.count - (p - Int(beginnings[j]) - 1)))
+        }
+        return out
+    }
+
+    /// The bytes that follow live occurrences of `pattern`, with their counts (`nil` byte =
+    /// the chunk ends there). For the empty pattern: every byte's live count.
+    public func next(_ pattern: [UInt8]) -> [(byte: UInt8?, count: Int)] {
+        var counts = [Int](repeating: 0, count: alphabet)
+        if pattern.isEmpty {
+            for s in 2..<alphabet { counts[s] = c[s + 1] - c[s] }
+            // Dead rows start with the byte of their F column.
+            for row in dead {
+                var s = 2
+                while s + 1 < c.count && c[s + 1] <= Int(row) { s += 1 }
+                if Int(row) >= c[2] { counts[s] -= 1 }
+            }
+        } else {
+            guard let r = range(of: pattern) else { return [] }
+            var found: [(symbol: Int, count: Int)] = []
+            bwt.distinct(r.lowerBound, r.upperBound, into: &found)
+            for f in found { counts[f.symbol] += f.count }
+            var d = lowerBound(dead, UInt32(r.lowerBound))
+            while d < dead.count && Int(dead[d]) < r.upperBound {
+                counts[bwt.access(Int(dead[d]))] -= 1
+                d += 1
+            }
+        }
+        var out: [(byte: UInt8?, count: Int)] = []
+        if counts[1] > 0 { out.append((nil, counts[1])) }
+        for s in 2..<alphabet where counts[s] > 0 { out.append((byteOfSymbol[s], counts[s])) }
+        return out
+    }
+
+    /// The rows of chunk `j`'s region (its SEP and every byte): an LF walk from the next
+    /// region's SEP (or the terminator).
+    ///
+    /// - Complexity: (text length + 1) LF steps.
+    func rows(ofChunkAt j: Int) -> [UInt32] {
+        var row = j + 1 < sepRows.count ? Int(sepRows[j + 1]) : 0
+        var rows: [UInt32] = []
+        let steps = textLength(ofChunkAt: j) + 1
+        rows.reserveCapacity(steps)
+        for _ in 0..<steps {
+            row = lf(row).row
+            rows.append(UInt32(row))
+        }
+        return rows
+    }
+
+    /// Masks chunk `id` (a no-op when it is not in the segment or already masked).
+    ///
+    /// - Returns: whether the chunk was in the segment and live.
+    public mutating func delete(chunk id: UInt64) -> Bool {
+        let j = lowerBound(chunkIDs, id)
+        guard j < chunkIDs.count, chunkIDs[j] == id, !isDead(chunkAt: j) else { return false }
+        dead = (dead + rows(ofChunkAt: j)).sorted()
+        return true
+    }
+
+    /// Whether chunk index `j` is masked.
+    public func isDead(chunkAt j: Int) -> Bool {
+        let sep = sepRows[j]
+        let i = lowerBound(dead, sep)
+        return i < dead.count && dead[i] == sep
+    }
+
+    /// The normalised bytes of chunk `j`, recovered from the index by an LF walk (no text is
+    /// stored separately).
+    public func extract(chunkAt j: Int) -> [UInt8] {
+        var row = j + 1 < sepRows.count ? Int(sepRows[j + 1]) : 0
+        var out: [UInt8] = []
+        let n = textLength(ofChunkAt: j)
+        out.reserveCapacity(n)
+        for _ in 0..<n {
+            let (next, s) = lf(row)
+            out.append(byteOfSymbol[s])
+            row = next
+        }
+        return out
+    }
+}
+
+/// The first index of `a` (sorted) whose element is not below `x`.
+@inline(__always)
+func lowerBound<T: Comparable>(_ a: [T], _ x: T) -> Int {
+    var lo = 0, hi = a.count
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        if a[mid] < x { lo = mid + 1 } else { hi = mid }
+    }
+    return lo
+}

@@ -79,7 +79,7 @@ def main(path):
                                    + (" (written by a newer ragdb)" if version > 2 else ""))
         for n in TABLES:
             if n not in names: raise Bad(f"lacks the table {n!r}")
-        t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in TABLES + ("vectors", "dense_models", "dense_codes") if n in names}
+        t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in TABLES + ("vectors", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending") if n in names}
         nc, ncol = txn.get(b"next_chunk_id", db=meta), txn.get(b"next_collection_id", db=meta)
         if nc is None or len(nc) != 8 or ncol is None or len(ncol) != 4: raise Bad("bad meta id records")
         next_chunk, next_collection = struct.unpack("<Q", nc)[0], struct.unpack("<I", ncol)[0]
@@ -168,6 +168,22 @@ def main(path):
                     if txn.get(ck, db=t["vectors"]) is None: raise Bad(f"dense code of chunk {chunk} without a vector")
                     entries["dense_codes"] += 1
                 entries["dense_models"] += 1
+            for k, v in scan(txn, t["ngram_segments"], prefix):  # Format.md §"ngram_segments"
+                r = Reader(unframe(v, "n-gram segment"), "n-gram segment")
+                layout, _, _, rate, n, c, sigma, levels = (r.u(f) for f in ("<B", "<B", "<H", "<I", "<Q", "<I", "<I", "<I"))
+                if layout != 1 or rate < 1 or not 3 <= sigma <= 258 or levels != (sigma - 1).bit_length():
+                    raise Bad(f"n-gram segment of collection {name!r}: bad header")
+                r.take(sigma)
+                if struct.unpack("<Q", r.take(8 * (sigma + 1))[-8:])[0] != n: raise Bad("n-gram segment: C[sigma] != n")
+                r.take(16 * c)
+                words = (n + 63) // 64; blocks = (words + 7) // 8 + 1
+                r.take(8 * levels + (levels + 1) * 8 * (words + blocks))
+                r.take(4 * r.u("<I")); r.end()
+                entries["ngram_segments"] += 1
+            for table in ("ngram_dead", "ngram_pending"):       # Format.md §"ngram_dead", §"ngram_pending"
+                for k, v in scan(txn, t[table], prefix):
+                    if len(k) != 12 or len(v) != 0: raise Bad(f"{table} record of {len(k)}/{len(v)} bytes")
+                    entries[table] += 1
         for n, count in entries.items():                 # every entry belongs to a catalog collection
             if txn.stat(t[n])["entries"] != count: raise Bad(f"table {n!r} holds entries of no collection")
 

@@ -5,6 +5,7 @@ import Synchronization
 import RAGDBText
 import RAGDBVector
 import RAGDBSparse
+import RAGDBNgram
 
 /// A chunk supplied by a caller that has already chunked its document.
 public struct ChunkInput: Sendable, Hashable {
@@ -185,6 +186,7 @@ public struct Collection: Sendable {
         let sparse = database.sparseIndex
         let analyzer = settings.analyzer.analyzer
         let textIndex = settings.textIndex
+        let ngram = settings.ngramIndex != nil
         let database = self.database
         let collection = id
         let name = self.name
@@ -216,6 +218,10 @@ public struct Collection: Sendable {
                         for v in vectors {
                             try vectorStore.put(v.values, collection: collection.rawValue, space: spaces[Int(v.space)], chunk: chunk.rawValue, model: models[Int(v.space)], txn)
                         }
+                    }
+                    if ngram {
+                        try database.ngramStore.remove(chunks: result.removed.map(\.rawValue), collection: collection.rawValue, txn)
+                        try database.ngramStore.add(chunks: result.assigned.map(\.rawValue), collection: collection.rawValue, txn)
                     }
                     if textIndex {
                         for (chunk, text) in zip(result.removed, result.removedTexts) {
@@ -251,6 +257,9 @@ public struct Collection: Sendable {
                     guard let (removed, texts) = try store.delete(id, in: collection, counters: &counters, txn) else { continue }
                     if spaceCount > 0 {
                         try database.vectorStore.delete(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, spaceCount: spaceCount, txn)
+                    }
+                    if settings.ngramIndex != nil {
+                        try database.ngramStore.remove(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, txn)
                     }
                     if settings.textIndex {
                         for (chunk, text) in zip(removed.chunkIDs, texts) {

@@ -109,6 +109,37 @@ public struct ChunkingSettings: Codable, Sendable, Hashable {
     }
 }
 
+/// The n-gram (FM-index) index of a collection's chunk text.
+public struct NgramSettings: Codable, Sendable, Hashable {
+    /// How chunk text (and every pattern) is normalised before indexing: `"none"` (bytes as
+    /// they are) or `"lowercase"` (Unicode lowercase where it keeps the UTF-8 length, so byte
+    /// offsets stay exact).
+    public var normalization = "lowercase"
+
+    /// Lowercase normalisation.
+    public init(normalization: String = "lowercase") { self.normalization = normalization }
+
+    /// The bytes the index holds for `text`: one space (so that every word, the first
+    /// included, starts after a space), then the text, lowercased if configured.
+    ///
+    /// - Complexity: one pass; ASCII is folded without Unicode tables.
+    public func normalize(_ text: String) -> [UInt8] {
+        var out: [UInt8] = [0x20]
+        out.reserveCapacity(text.utf8.count + 1)
+        guard normalization == "lowercase" else { out += text.utf8; return out }
+        for scalar in text.unicodeScalars {
+            if scalar.isASCII {
+                let b = UInt8(scalar.value)
+                out.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
+                continue
+            }
+            let lower = scalar.properties.lowercaseMapping
+            if lower.utf8.count == String(scalar).utf8.count { out += lower.utf8 } else { out += String(scalar).utf8 }
+        }
+        return out
+    }
+}
+
 /// Everything a collection stores about itself: its vector spaces, analyzer, chunking
 /// defaults and whether source documents are kept.
 public struct CollectionSettings: Codable, Sendable, Hashable {
@@ -122,6 +153,8 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
     public var storeSource = true
     /// Keep a BM25 index of chunk text (`sparse_*` tables), updated with every write.
     public var textIndex = true
+    /// Keep an n-gram FM-index of chunk text (`ngram_*` tables); `nil` (the default): none.
+    public var ngramIndex: NgramSettings?
 
     /// Defaults: no vector spaces, English analyzer, fixed 128/16 chunking, sources kept, a
     /// BM25 text index.
@@ -131,6 +164,7 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         case spaces, analyzer, chunking
         case storeSource = "store_source"
         case textIndex = "text_index"
+        case ngramIndex = "ngram_index"
     }
 
     /// Decodes stored settings; a key missing from an older record takes its default, so
@@ -142,6 +176,7 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         chunking = try c.decodeIfPresent(ChunkingSettings.self, forKey: .chunking) ?? ChunkingSettings()
         storeSource = try c.decodeIfPresent(Bool.self, forKey: .storeSource) ?? true
         textIndex = try c.decodeIfPresent(Bool.self, forKey: .textIndex) ?? true
+        ngramIndex = try c.decodeIfPresent(NgramSettings.self, forKey: .ngramIndex)
     }
 
     /// Throws unless every setting is in range.
@@ -164,6 +199,9 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         }
         guard ["english", "none"].contains(analyzer.stopWords) else {
             throw RAGDBError(.invalidInput, "unknown stop-word list \"\(analyzer.stopWords)\"", field: "analyzer.stop_words")
+        }
+        if let n = ngramIndex, !["none", "lowercase"].contains(n.normalization) {
+            throw RAGDBError(.invalidInput, "unknown n-gram normalization \"\(n.normalization)\" (none or lowercase)", field: "ngram_index.normalization")
         }
         guard ["english", "porter", "none"].contains(analyzer.stemmer) else {
             throw RAGDBError(.invalidInput, "unknown stemmer \"\(analyzer.stemmer)\"", field: "analyzer.stemmer")

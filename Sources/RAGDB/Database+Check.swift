@@ -2,6 +2,7 @@ import RAGDBChunks
 import RAGDBStorage
 import RAGDBVector
 import RAGDBSparse
+import RAGDBNgram
 
 /// One problem found by `Database.check()`.
 public struct Problem: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -85,9 +86,10 @@ extension Database {
                     if info.settings.textIndex {
                         checked += try checkTextIndex(info, txn) { table, entry, detail in report(table, entry, detail) }
                     }
+                    checked += try checkNgramIndex(info, txn) { table, entry, detail in report(table, entry, detail) }
                 }
                 // records of collections that do not exist
-                for name in ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames {
+                for name in ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames + NgramStore.tableNames {
                     guard let table = try env.table(name, create: false) else {
                         report(name, "table", "missing")
                         continue
@@ -164,5 +166,45 @@ extension Database {
         for term in dictionary.keys where expected[term] == nil { note("sparse_terms", "term \"\(term)\" occurs in no chunk") }
         if problems > 20 { report("sparse_postings", entry, "\(problems - 20) more problems in the text index") }
         return stored.terms.count + dictionary.count + 1
+    }
+}
+
+extension Database {
+    /// The n-gram index invariants (Format.md §6): segments decode; every live chunk is either
+    /// pending or in exactly one segment and not dead; every dead record names a chunk of a
+    /// segment that no longer exists; a collection without an n-gram index has no records.
+    func checkNgramIndex(_ info: CollectionInfo, _ txn: borrowing some TransactionReading & ~Copyable,
+                         report: (String, String, String) -> Void) throws -> Int {
+        let entry = "collection \"\(info.name)\""
+        let cid = CollectionID(rawValue: info.id)
+        let counts = try ngramStore.counts(collection: info.id, txn)
+        guard info.settings.ngramIndex != nil else {
+            if counts.segments + counts.dead + counts.pending > 0 { report("ngram_segments", entry, "n-gram records in a collection without an n-gram index") }
+            return 0
+        }
+        let segments: [FMSegment]
+        do {
+            segments = try ngramStore.load(collection: info.id, txn)
+        } catch {
+            report("ngram_segments", entry, (error as? StorageError)?.detail ?? "\(error)")
+            return 0
+        }
+        var indexed: [UInt64: Int] = [:]
+        for s in segments {
+            for (j, c) in s.chunkIDs.enumerated() where !s.isDead(chunkAt: j) { indexed[c, default: 0] += 1 }
+        }
+        let pending = Set(try ngramStore.pendingChunks(collection: info.id, txn))
+        var live = 0
+        try chunkStore.scanChunks(of: cid, txn) { chunk in
+            live += 1
+            let id = chunk.id.rawValue
+            let n = indexed[id, default: 0] + (pending.contains(id) ? 1 : 0)
+            if n != 1 { report("ngram_segments", entry, "chunk \(id) is indexed \(n) times (pending or in segments)") }
+            return .next
+        }
+        let deadInSegments = segments.reduce(0) { sum, s in sum + s.chunkIDs.indices.filter { s.isDead(chunkAt: $0) }.count }
+        if deadInSegments != counts.dead { report("ngram_dead", entry, "\(counts.dead) dead records but \(deadInSegments) masked chunks") }
+        if indexed.count + pending.count != live { report("ngram_segments", entry, "\(indexed.count + pending.count) chunks indexed, \(live) live") }
+        return segments.count + counts.dead + counts.pending
     }
 }

@@ -1,4 +1,5 @@
 public import RAGDBStorage
+package import RAGDBNgram
 package import RAGDBChunks
 package import RAGDBVector
 package import RAGDBSparse
@@ -41,14 +42,15 @@ public final class Database: Sendable {
     let catalog: Table
     package let chunkStore: ChunkStore
     package let vectorStore: VectorStore
+    package let ngramStore: NgramStore
     package let sparseIndex: SparseIndex
 
     static let metaTable = "meta"
     static let catalogTable = "collections"
     /// Every table a database of this format version has.
     /// Tables that format version 2 added to version 1 (the dense index).
-    static let tablesAddedInVersion2 = ["dense_models", "dense_codes"]
-    static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames
+    static let tablesAddedInVersion2 = ["dense_models", "dense_codes"] + NgramStore.tableNames
+    static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames + NgramStore.tableNames
 
     enum MetaKey {
         static let formatVersion = Array("format_version".utf8)
@@ -131,6 +133,7 @@ public final class Database: Sendable {
         self.chunkStore = ChunkStore(tables: tables)
         self.vectorStore = VectorStore(tables: tables)
         self.sparseIndex = SparseIndex(tables: tables)
+        self.ngramStore = NgramStore(tables: tables)
     }
 
     // MARK: Collections
@@ -254,6 +257,7 @@ public final class Database: Sendable {
                 try chunkStore.drop(CollectionID(rawValue: info.id), txn)
                 try vectorStore.drop(collection: info.id, txn)
                 try sparseIndex.drop(collection: info.id, txn)
+                try ngramStore.drop(collection: info.id, txn)
                 try txn.delete(forKey: Array(name.utf8), in: catalog)
                 return true
             }

@@ -98,6 +98,9 @@ struct ImportCommand: ParsableCommand {
     @Flag(name: .long, help: "Create the collection without a BM25 text index (faster imports; no 'ragdb search').")
     var noTextIndex = false
 
+    @Option(name: .long, help: "Create the collection with an n-gram FM-index of chunk text, normalised with none or lowercase ('ragdb ngram'); the import ends by indexing what it wrote.")
+    var ngramIndex: String?
+
     @Flag(name: .long, help: "Validate and chunk everything, write nothing.")
     var dryRun = false
 
@@ -118,6 +121,7 @@ struct ImportCommand: ParsableCommand {
         guard !paths.isEmpty else { throw ValidationError("give at least one input path, or - for standard input") }
         if let s = chunkSize, s < 1 { throw ValidationError("--chunk-size must be at least 1") }
         if let o = chunkOverlap, o < 0 || o >= (chunkSize ?? 128) { throw ValidationError("--chunk-overlap must be at least 0 and below the chunk size") }
+        if let n = ngramIndex, !["none", "lowercase"].contains(n) { throw ValidationError("--ngram-index must be none or lowercase, not '\(n)'") }
     }
 
     func run() throws {
@@ -130,6 +134,7 @@ struct ImportCommand: ParsableCommand {
         options.sidecarElementType = try choice(vectorType, "--vector-type") ?? .float32
         options.dryRun = dryRun
         options.newCollectionSettings.textIndex = !noTextIndex
+        if let ngramIndex { options.newCollectionSettings.ngramIndex = NgramSettings(normalization: ngramIndex) }
         options.csv.idColumn = idColumn
         options.csv.textColumn = textColumn
         options.csv.titleColumn = titleColumn
@@ -148,6 +153,11 @@ struct ImportCommand: ParsableCommand {
             progress: { display.update($0) },
             problem: { display.problem("ragdb: skipped: \($0)") })
         display.finish()
+        if !dryRun, summary.chunks > 0, let db = try? openExisting(database, write: true),
+           let c = try? db.collection(collection), c.settings.ngramIndex != nil {
+            // One FM-index segment for everything this import wrote.
+            try c.buildNgramSegment()
+        }
         if json {
             try Output.json(summary)
         } else {

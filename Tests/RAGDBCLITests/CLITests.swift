@@ -298,7 +298,11 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 lines.append(String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self))
             }
             try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
-            #expect(try runRAGDB(["import", db, "--collection", "c", "--chunk-size", "20", "--chunk-overlap", "4", dir + "/in.jsonl"]).status == 0)
+            // A second import replaces some documents: dead chunks in the first n-gram segment.
+            try Data((lines.prefix(5).map { $0.replacingOccurrences(of: "\"text\":\"", with: "\"text\":\"changed ") }.joined(separator: "\n") + "\n").utf8)
+                .write(to: URL(fileURLWithPath: dir + "/in2.jsonl"))
+            #expect(try runRAGDB(["import", db, "--collection", "c", "--chunk-size", "20", "--chunk-overlap", "4", "--ngram-index", "lowercase", dir + "/in.jsonl"]).status == 0)
+            #expect(try runRAGDB(["import", db, "--collection", "c", "--chunk-size", "20", "--chunk-overlap", "4", dir + "/in2.jsonl"]).status == 0)
             try writeNpy((0..<3).map { r in (0..<4).map { Float(r * 4 + $0) } }, to: dir + "/v.npy", half: true)
             try Data("{\"id\": \"v0\", \"text\": \"a\"}\n{\"id\": \"v1\", \"text\": \"b\"}\n{\"id\": \"v2\", \"text\": \"c\"}\n".utf8)
                 .write(to: URL(fileURLWithPath: dir + "/v.jsonl"))

@@ -1,0 +1,309 @@
+public import RAGDBChunks
+import RAGDBStorage
+public import RAGDBNgram
+import Dispatch
+
+/// A located n-gram occurrence.
+public struct NgramOccurrence: Sendable, Hashable, Codable {
+    /// The chunk.
+    public var chunk: UInt64
+    /// Byte offset of the match in the chunk's text.
+    public var offset: Int
+    /// Bytes of chunk text the match covers (the pattern's length, less its leading space
+    /// when that space is the one the index puts before each chunk).
+    public var length: Int
+    /// Creates an occurrence.
+    public init(chunk: UInt64, offset: Int, length: Int) {
+        self.chunk = chunk
+        self.offset = offset
+        self.length = length
+    }
+}
+
+/// A continuation of an n-gram: the next byte and how many occurrences it follows.
+public struct NgramContinuation: Sendable, Hashable {
+    /// The next byte, or `nil` where the occurrence ends its chunk.
+    public var byte: UInt8?
+    /// Occurrences.
+    public var count: Int
+}
+
+/// A chunk ranked by SEAL's n-gram scoring, with the n-grams that scored.
+public struct NgramHit: Sendable, Hashable {
+    /// One n-gram's share of the score.
+    public struct Match: Sendable, Hashable {
+        /// The n-gram (normalised bytes, leading space included).
+        public var ngram: [UInt8]
+        /// Its live frequency in the collection.
+        public var frequency: Int
+        /// Its weight w(n, q).
+        public var weight: Double
+        /// The coverage factor.
+        public var cover: Double
+        /// weight × cover.
+        public var contribution: Double
+        /// Byte offset in the normalised chunk text.
+        public var position: Int
+    }
+    /// The chunk.
+    public var chunk: ChunkID
+    /// The score (stage 2).
+    public var score: Double
+    /// What scored.
+    public var matches: [Match]
+}
+
+/// A collection's n-gram index loaded in memory: its FM-index segments (deleted chunks masked)
+/// and the chunks written since the last segment, which are scanned directly. Immutable and
+/// `Sendable`; load a new one to see later writes.
+public final class NgramIndex: Sendable {
+    let settings: NgramSettings
+    let segments: [FMSegment]
+    let pending: [(id: UInt64, bytes: [UInt8])]
+    let directory: ChunkDirectory
+
+    init(settings: NgramSettings, segments: [FMSegment], pending: [(id: UInt64, bytes: [UInt8])], directory: ChunkDirectory) {
+        self.settings = settings
+        self.segments = segments
+        self.pending = pending
+        self.directory = directory
+    }
+
+    /// Segments.
+    public var segmentCount: Int { segments.count }
+    /// Chunks not yet in a segment (scanned directly).
+    public var pendingCount: Int { pending.count }
+    /// The external id of the document of `chunk`.
+    public func documentID(of chunk: ChunkID) -> String? { directory.documentID(of: chunk) }
+
+    /// The pattern as the index sees it: normalised like the chunk text, without the leading
+    /// space that normalisation adds to chunks.
+    public func normalized(_ pattern: String) -> [UInt8] { Array(settings.normalize(pattern).dropFirst()) }
+
+    static func occurrences(_ p: [UInt8], in text: [UInt8]) -> [Int] {
+        guard !p.isEmpty, p.count <= text.count else { return [] }
+        var out: [Int] = []
+        for i in 0...(text.count - p.count) where text[i] == p[0] {
+            var ok = true
+            for t in 1..<p.count where text[i + t] != p[t] { ok = false; break }
+            if ok { out.append(i) }
+        }
+        return out
+    }
+
+    /// Live bytes indexed (N of SEAL's weights; each chunk's leading space included).
+    public var totalBytes: Int {
+        segments.reduce(0) { $0 + $1.count([]) } + pending.reduce(0) { $0 + $1.bytes.count }
+    }
+
+    /// Live occurrences of `pattern` (normalised bytes; overlapping ones all count).
+    ///
+    /// - Complexity: O(|pattern| · levels) ranks per segment, plus a scan of pending chunks.
+    public func count(bytes pattern: [UInt8]) -> Int {
+        if pattern.isEmpty { return totalBytes }
+        return segments.reduce(0) { $0 + $1.count(pattern) } + pending.reduce(0) { $0 + Self.occurrences(pattern, in: $1.bytes).count }
+    }
+
+    /// Up to `limit` occurrences of `pattern` (normalised bytes), segment by segment.
+    ///
+    /// - Complexity: fewer than 32 LF steps per occurrence.
+    public func locate(bytes pattern: [UInt8], limit: Int) -> [NgramOccurrence] {
+        var out: [NgramOccurrence] = []
+        func add(_ chunk: UInt64, _ normalizedOffset: Int) {
+            // Normalised text = " " + chunk text: offset 0 is the added space.
+            let start = max(0, normalizedOffset - 1)
+            out.append(NgramOccurrence(chunk: chunk, offset: start, length: pattern.count - (normalizedOffset == 0 ? 1 : 0)))
+        }
+        for s in segments where out.count < limit {
+            for o in s.locate(pattern, limit: limit - out.count) { add(s.chunkIDs[o.chunkIndex], o.offset) }
+        }
+        for p in pending where out.count < limit {
+            for o in Self.occurrences(pattern, in: p.bytes).prefix(limit - out.count) { add(p.id, o) }
+        }
+        return out
+    }
+
+    /// The bytes that follow `pattern` with their counts, most frequent first (ties: byte
+    /// order, the chunk end first), at most `k`. The counts of all continuations sum to
+    /// `count(pattern)`.
+    public func next(bytes pattern: [UInt8], k: Int = .max) -> [NgramContinuation] {
+        var counts = [Int](repeating: 0, count: 257)   // 256 = end of chunk
+        for s in segments { for n in s.next(pattern) { counts[n.byte.map(Int.init) ?? 256] += n.count } }
+        for p in pending {
+            if pattern.isEmpty { for b in p.bytes { counts[Int(b)] += 1 }; continue }
+            for o in Self.occurrences(pattern, in: p.bytes) {
+                let e = o + pattern.count
+                counts[e < p.bytes.count ? Int(p.bytes[e]) : 256] += 1
+            }
+        }
+        var out = counts.enumerated().filter { $0.element > 0 }.map { NgramContinuation(byte: $0.offset == 256 ? nil : UInt8($0.offset), count: $0.element) }
+        out.sort { a, b in
+            if a.count != b.count { return a.count > b.count }
+            return (a.byte.map(Int.init) ?? -1) < (b.byte.map(Int.init) ?? -1)
+        }
+        return Array(out.prefix(k))
+    }
+
+    /// Distinct chunks among the occurrences of `pattern`, or nil when there are more than
+    /// `limit` occurrences to locate.
+    public func chunkCount(bytes pattern: [UInt8], limit: Int = 1_000_000) -> Int? {
+        guard count(bytes: pattern) <= limit else { return nil }
+        return Set(locate(bytes: pattern, limit: limit).map(\.chunk)).count
+    }
+}
+
+extension Collection {
+    func requireNgram() throws(RAGDBError) -> NgramSettings {
+        guard let n = settings.ngramIndex else {
+            throw RAGDBError(.invalidInput, "collection \"\(name)\" keeps no n-gram index (create it with ngram_index set, e.g. `ragdb import --ngram-index lowercase`)", field: "ngram_index")
+        }
+        return n
+    }
+
+    /// Loads the n-gram index into memory.
+    ///
+    /// - Complexity: decodes every segment, masks dead chunks (an LF walk each), and reads and
+    ///   normalises the pending chunks, in one read transaction.
+    public func loadNgramIndex() throws(RAGDBError) -> NgramIndex {
+        let settings = try requireNgram()
+        let store = database.ngramStore, chunks = database.chunkStore
+        let collection = id
+        return try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                let segments = try store.load(collection: collection.rawValue, txn)
+                var pending: [(id: UInt64, bytes: [UInt8])] = []
+                for c in try store.pendingChunks(collection: collection.rawValue, txn) {
+                    guard let chunk = try chunks.chunk(ChunkID(rawValue: c), in: collection, txn) else {
+                        throw RAGDBError(.corrupt, "n-gram index lists pending chunk \(c), which does not exist")
+                    }
+                    pending.append((c, settings.normalize(chunk.text)))
+                }
+                return NgramIndex(settings: settings, segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn))
+            }
+        }
+    }
+
+    /// Builds one FM-index segment from the pending chunks (those written since the last
+    /// segment), in one transaction. A no-op when nothing is pending.
+    ///
+    /// - Returns: the chunks indexed.
+    /// - Complexity: SA-IS over the pending text, linear; about 13 bytes of memory per byte.
+    @discardableResult
+    public func buildNgramSegment() throws(RAGDBError) -> Int {
+        let settings = try requireNgram()
+        let store = database.ngramStore, chunks = database.chunkStore
+        let collection = id
+        return try rethrowingAsRAGDB {
+            try database.env.write { txn in
+                let ids = try store.pendingChunks(collection: collection.rawValue, txn)
+                guard !ids.isEmpty else { return 0 }
+                var input: [(id: UInt64, bytes: [UInt8])] = []
+                for c in ids {
+                    guard let chunk = try chunks.chunk(ChunkID(rawValue: c), in: collection, txn) else { continue }
+                    input.append((c, settings.normalize(chunk.text)))
+                }
+                try store.append(FMSegment.build(input), collection: collection.rawValue, txn)
+                return input.count
+            }
+        }
+    }
+
+    /// Rebuilds the n-gram index as one segment over every live chunk, dropping deleted chunks
+    /// and merging all segments, in one transaction.
+    ///
+    /// - Returns: the chunks indexed.
+    @discardableResult
+    public func compactNgramIndex() throws(RAGDBError) -> Int {
+        let settings = try requireNgram()
+        let store = database.ngramStore, chunks = database.chunkStore
+        let collection = id
+        return try rethrowingAsRAGDB {
+            try database.env.write { txn in
+                var input: [(id: UInt64, bytes: [UInt8])] = []
+                try chunks.scanChunks(of: collection, txn) { chunk in
+                    input.append((chunk.id.rawValue, settings.normalize(chunk.text)))
+                    return .next
+                }
+                input.sort { $0.id < $1.id }
+                try store.replaceAll(with: input.isEmpty ? nil : FMSegment.build(input), collection: collection.rawValue, txn)
+                return input.count
+            }
+        }
+    }
+
+    /// Chunks ranked by SEAL's n-gram scoring (`SEALParameters`; README has the formula and a
+    /// worked example). `ngrams` are given as text (normalised here) with an optional
+    /// log P(n|q) from a language model; without one, SEAL-lite's P(n|q) = ½.
+    ///
+    /// Stage 1: rare n-grams (at most `maxHits` occurrences), heaviest first, propose chunks:
+    /// each counts once per chunk, on positions not yet covered, discounted by coverage.
+    /// Stage 2: the best `fullyScore` chunks are scored in full over all kept n-grams.
+    ///
+    /// - Complexity: one count per n-gram, a locate per rare occurrence, then a scan of each
+    ///   candidate's text.
+    public func searchNgrams(
+        _ ngrams: [(text: String, logProbability: Double?)], in index: NgramIndex, k: Int, parameters: SEALParameters = .init()
+    ) throws(RAGDBError) -> [NgramHit] {
+        guard k > 0 else { throw RAGDBError(.invalidInput, "k must be at least 1", field: "k") }
+        let total = index.totalBytes
+        // Distinct normalised n-grams with their frequency and weight.
+        var keys: [(bytes: [UInt8], frequency: Int, weight: Double)] = []
+        var seen = Set<[UInt8]>()
+        for g in ngrams {
+            let bytes = index.normalized(g.text)
+            guard !bytes.isEmpty, seen.insert(bytes).inserted else { continue }
+            let f = index.count(bytes: bytes)
+            guard f > 0, f <= parameters.skipFrequent else { continue }
+            let w = parameters.weight(frequency: f, total: total, logProbability: g.logProbability)
+            if w > 0 { keys.append((bytes, f, w)) }
+        }
+        keys.sort { $0.weight > $1.weight || ($0.weight == $1.weight && $0.bytes.lexicographicallyPrecedes($1.bytes)) }
+        // Stage 1.
+        var stage1: [UInt64: Double] = [:]
+        var covered: [UInt64: Set<Int>] = [:]
+        var types: [UInt64: Set<[UInt8]>] = [:]
+        var scoredIn: [UInt64: Set<Int>] = [:]
+        for (ki, key) in keys.enumerated() where key.frequency <= parameters.maxHits {
+            let words = ngramWords(key.bytes)
+            for o in index.locate(bytes: key.bytes, limit: parameters.maxHits) {
+                // Positions in the normalised text (offset + 1 unless it starts at the added space).
+                let start = o.length < key.bytes.count ? 0 : o.offset + 1
+                let span = start..<(start + key.bytes.count)
+                if covered[o.chunk, default: []].contains(where: { span.contains($0) }) { continue }
+                covered[o.chunk, default: []].formUnion(span)
+                guard scoredIn[o.chunk, default: []].insert(ki).inserted else { continue }
+                let v = types[o.chunk, default: []]
+                let fresh = words.isEmpty ? 1 : Double(words.subtracting(v).count) / Double(words.count)
+                stage1[o.chunk, default: 0] += key.weight * (1 - parameters.beta + parameters.beta * fresh)
+                types[o.chunk, default: []].formUnion(words)
+            }
+        }
+        let candidates = stage1.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.prefix(parameters.fullyScore).map(\.key)
+        // Stage 2 on each candidate's normalised text.
+        let aggregationKeys = keys.map { SEALAggregation.Key<UInt8, [UInt8]>(symbols: $0.bytes, weight: $0.weight, types: ngramWords($0.bytes)) }
+        let store = database.chunkStore
+        let collection = id
+        let settings = try requireNgram()
+        var hits: [NgramHit] = try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                try candidates.compactMap { c -> NgramHit? in
+                    guard let chunk = try store.chunk(ChunkID(rawValue: c), in: collection, txn) else { return nil }
+                    let (score, parts) = SEALAggregation.score(settings.normalize(chunk.text), keys: aggregationKeys, beta: parameters.beta)
+                    let matches = parts.map {
+                        NgramHit.Match(ngram: keys[$0.key].bytes, frequency: keys[$0.key].frequency, weight: keys[$0.key].weight,
+                                       cover: $0.cover, contribution: $0.value, position: $0.start)
+                    }
+                    return NgramHit(chunk: ChunkID(rawValue: c), score: score, matches: matches)
+                }
+            }
+        }
+        hits.sort { $0.score > $1.score || ($0.score == $1.score && $0.chunk.rawValue < $1.chunk.rawValue) }
+        return Array(hits.prefix(k))
+    }
+
+    /// SEAL-lite search for plain text: every 1–3-word span of the query becomes an n-gram.
+    public func searchNgrams(text: String, in index: NgramIndex, k: Int, parameters: SEALParameters = .init()) throws(RAGDBError) -> [NgramHit] {
+        let grams = queryNgrams(Array(text.utf8)).map { (text: String(decoding: $0, as: UTF8.self), logProbability: Double?.none) }
+        return try searchNgrams(grams, in: index, k: k, parameters: parameters)
+    }
+}

@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import RAGDB
+
+struct NgramCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ngram",
+        abstract: "Exact substring search over chunk text with the n-gram FM-index (SEAL).",
+        discussion: """
+            Patterns are normalised like the chunk text (the collection's ngram_index \\
+            normalization); the index puts one space before every chunk, so " word" also \\
+            matches a chunk's first word. No match spans two chunks.
+
+            Examples:
+              ragdb ngram count my.ragdb --collection docs "copy-on-write"
+              ragdb ngram locate my.ragdb --collection docs " b-tree" --limit 5
+              ragdb ngram next my.ragdb --collection docs " memory m" --k 5
+              ragdb ngram search my.ragdb --collection docs "how are pages freed" --k 5
+            """,
+        subcommands: [Count.self, Locate.self, Next.self, Search.self])
+
+    struct Target: ParsableArguments {
+        @Argument(help: "The database directory.")
+        var database: String
+
+        @Option(name: .long, help: "The collection.")
+        var collection: String
+
+        @Flag(name: .long, help: "Print JSON.")
+        var json = false
+
+        func index() throws -> (Collection, NgramIndex) {
+            let c = try openExisting(database).collection(collection)
+            return (c, try c.loadNgramIndex())
+        }
+    }
+
+    static func show(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    struct Count: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Occurrences of a pattern (overlapping ones count) and the distinct chunks holding it.")
+        @OptionGroup var target: Target
+        @Argument(help: "The pattern.") var pattern: String
+        @Option(name: .long, help: "Count distinct chunks only up to this many occurrences (each is located).") var chunkLimit = 1_000_000
+
+        func run() throws {
+            let (_, index) = try target.index()
+            let p = index.normalized(pattern)
+            let occurrences = index.count(bytes: p)
+            let chunks = index.chunkCount(bytes: p, limit: chunkLimit)
+            if target.json {
+                struct Out: Encodable { var occurrences: Int; var chunks: Int? }
+                try Output.json(Out(occurrences: occurrences, chunks: chunks))
+            } else {
+                Output.line("\(occurrences) occurrences in \(chunks.map(String.init) ?? "(more than --chunk-limit, not located)") chunks")
+            }
+        }
+    }
+
+    struct Locate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Where a pattern occurs: chunk, document and byte offset in the chunk text.")
+        @OptionGroup var target: Target
+        @Argument(help: "The pattern.") var pattern: String
+        @Option(name: .long, help: "At most this many occurrences.") var limit = 10
+
+        func run() throws {
+            let (_, index) = try target.index()
+            let found = index.locate(bytes: index.normalized(pattern), limit: limit)
+            struct Hit: Encodable { var chunk: UInt64; var doc: String; var offset: Int; var length: Int }
+            let hits = found.map { Hit(chunk: $0.chunk, doc: index.documentID(of: ChunkIdentifier(rawValue: $0.chunk)) ?? "", offset: $0.offset, length: $0.length) }
+            if target.json {
+                struct Out: Encodable { var occurrences: [Hit] }
+                try Output.json(Out(occurrences: hits))
+            } else {
+                if hits.isEmpty { Output.line("no occurrences") }
+                for h in hits { Output.line("\(h.doc) (chunk \(h.chunk)) at byte \(h.offset)") }
+            }
+        }
+    }
+
+    struct Next: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The most frequent bytes that follow a prefix (the primitive of constrained decoding); END where a chunk ends.")
+        @OptionGroup var target: Target
+        @Argument(help: "The prefix (may be empty).") var prefix: String
+        @Option(name: .long, help: "At most this many continuations.") var k = 10
+
+        func run() throws {
+            let (_, index) = try target.index()
+            let next = index.next(bytes: index.normalized(prefix), k: k)
+            struct Item: Encodable { var byte: Int?; var text: String?; var count: Int }
+            let items = next.map { n in Item(byte: n.byte.map(Int.init), text: n.byte.map { String(UnicodeScalar($0)) }, count: n.count) }
+            if target.json {
+                struct Out: Encodable { var continuations: [Item] }
+                try Output.json(Out(continuations: items))
+            } else {
+                for i in items {
+                    let shown = i.byte.map { $0 < 0x80 ? "\"\(String(UnicodeScalar(UInt8($0))))\"" : String(format: "0x%02x", $0) } ?? "END"
+                    Output.line("\(shown)\t\(i.count)")
+                }
+            }
+        }
+    }
+
+    struct Search: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Chunks ranked by SEAL's n-gram scoring (README: formula and worked example).",
+            discussion: "A query given as text becomes its 1-3-word n-grams (SEAL-lite, P(n|q) = 1/2). With --ngrams FILE.jsonl, lines {\"ngram\", \"log_prob\"} give the n-grams and a language model's log-probabilities.")
+        @OptionGroup var target: Target
+        @Argument(help: "The query text (or - with --ngrams).") var query: String
+        @Option(name: .long, help: "A JSONL file of n-grams {\"ngram\", \"log_prob\"?}.") var ngrams: String?
+        @Option(name: .long, help: "How many chunks.") var k = 10
+
+        func run() throws {
+            let (c, index) = try target.index()
+            let hits: [NgramHit]
+            if let ngrams {
+                guard let data = FileManager.default.contents(atPath: ngrams) else {
+                    throw CLIError(code: "ngram.cannot_open", message: "\(ngrams): cannot read", exit: RAGDBExit.cannotOpen)
+                }
+                var grams: [(text: String, logProbability: Double?)] = []
+                for (n, line) in data.split(separator: 0x0A).enumerated() {
+                    guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let g = obj["ngram"] as? String else {
+                        throw CLIError(code: "ngram.bad_input", message: "\(ngrams):\(n + 1): field \"ngram\": missing or not a string", exit: RAGDBExit.badInput)
+                    }
+                    grams.append((g, (obj["log_prob"] as? NSNumber)?.doubleValue))
+                }
+                hits = try c.searchNgrams(grams, in: index, k: k)
+            } else {
+                hits = try c.searchNgrams(text: query, in: index, k: k)
+            }
+            struct Match: Encodable { var ngram: String; var frequency: Int; var weight: Double; var cover: Double; var contribution: Double }
+            struct Hit: Encodable { var chunk: UInt64; var doc: String; var score: Double; var matches: [Match] }
+            let out = hits.map { h in
+                Hit(chunk: h.chunk.rawValue, doc: index.documentID(of: h.chunk) ?? "", score: h.score,
+                    matches: h.matches.map { Match(ngram: NgramCommand.show($0.ngram), frequency: $0.frequency, weight: $0.weight, cover: $0.cover, contribution: $0.contribution) })
+            }
+            if target.json {
+                struct Out: Encodable { var results: [Hit] }
+                try Output.json(Out(results: out))
+            } else {
+                if out.isEmpty { Output.line("no results") }
+                for (rank, h) in out.enumerated() {
+                    Output.line("\(rank + 1). \(h.doc) (chunk \(h.chunk), score \(String(format: "%.3f", h.score))): " + h.matches.map { "\"\($0.ngram)\"" }.joined(separator: ", "))
+                }
+            }
+        }
+    }
+}
+
+struct CompactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact",
+        abstract: "Merge a collection's n-gram index into one segment without deleted chunks, in one transaction.")
+
+    @Argument(help: "The database directory.")
+    var database: String
+
+    @Option(name: .long, help: "The collection.")
+    var collection: String
+
+    func run() throws {
+        let c = try openExisting(database, write: true).collection(collection)
+        let n = try c.compactNgramIndex()
+        Output.line("n-gram index of \(collection): one segment over \(n) chunks")
+    }
+}

@@ -1,0 +1,120 @@
+public import RAGDBStorage
+
+/// A collection's n-gram index in LMDB: static FM-index segments, chunks written since the
+/// last segment (pending), and chunks deleted from a segment (dead, masked at load).
+///
+/// Tables (Format.md 5.13–5.15): `ngram_segments` (collection u32 ‖ segment u32 → framed
+/// segment), `ngram_dead` (collection u32 ‖ chunk u64 → empty), `ngram_pending` (collection
+/// u32 ‖ chunk u64 → empty). Every live chunk of an indexed collection is either pending or in
+/// exactly one segment and not dead.
+public struct NgramStore: Sendable {
+    /// The tables this store owns.
+    public static let tableNames = ["ngram_segments", "ngram_dead", "ngram_pending"]
+    let segments: Table
+    let dead: Table
+    let pending: Table
+
+    /// A store over the tables opened by the caller.
+    public init(tables: [String: Table]) {
+        segments = tables["ngram_segments"]!
+        dead = tables["ngram_dead"]!
+        pending = tables["ngram_pending"]!
+    }
+
+    static func key(_ collection: UInt32, _ chunk: UInt64) -> [UInt8] {
+        var k = KeyBuilder(capacity: 12)
+        k.append(collection)
+        k.append(chunk)
+        return k.bytes
+    }
+
+    static func segmentKey(_ collection: UInt32, _ segment: UInt32) -> [UInt8] {
+        var k = KeyBuilder(capacity: 8)
+        k.append(collection)
+        k.append(segment)
+        return k.bytes
+    }
+
+    static func prefix(_ collection: UInt32) -> [UInt8] {
+        var k = KeyBuilder(capacity: 4)
+        k.append(collection)
+        return k.bytes
+    }
+
+    /// Records chunks written: they are pending until the next segment is built.
+    public func add(chunks: [UInt64], collection: UInt32, _ txn: borrowing WriteTransaction) throws {
+        for c in chunks { try txn.putAppending([], forKey: Self.key(collection, c), in: pending) }
+    }
+
+    /// Records chunks removed: a pending chunk is forgotten, a chunk of a segment is marked dead.
+    public func remove(chunks: [UInt64], collection: UInt32, _ txn: borrowing WriteTransaction) throws {
+        for c in chunks {
+            let key = Self.key(collection, c)
+            if try !txn.delete(forKey: key, in: pending) { try txn.put([], forKey: key, in: dead) }
+        }
+    }
+
+    /// The pending chunk ids, ascending.
+    public func pendingChunks(collection: UInt32, _ txn: borrowing some TransactionReading & ~Copyable) throws -> [UInt64] {
+        var out: [UInt64] = []
+        try txn.scan(pending, range: .prefix(Self.prefix(collection))) { key, _ in
+            out.append(UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 4, as: UInt64.self)))
+            return .next
+        }
+        return out
+    }
+
+    /// Writes `segment` as the collection's next segment and clears the pending records of its
+    /// chunks, in the caller's transaction.
+    public func append(_ segment: FMSegment, collection: UInt32, _ txn: borrowing WriteTransaction) throws {
+        var last: UInt32?
+        try txn.scan(segments, range: .prefix(Self.prefix(collection)), reverse: true) { key, _ in
+            last = UInt32(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 4, as: UInt32.self))
+            return .stop
+        }
+        let number = last.map { $0 + 1 } ?? 0
+        try txn.put(try segment.serialized(), forKey: Self.segmentKey(collection, number), in: segments)
+        for c in segment.chunkIDs { try txn.delete(forKey: Self.key(collection, c), in: pending) }
+    }
+
+    /// Replaces every segment, dead and pending record of the collection by `segment` (compaction).
+    public func replaceAll(with segment: FMSegment?, collection: UInt32, _ txn: borrowing WriteTransaction) throws {
+        try drop(collection: collection, txn)
+        if let segment { try txn.put(try segment.serialized(), forKey: Self.segmentKey(collection, 0), in: segments) }
+    }
+
+    /// Deletes the collection's n-gram index.
+    public func drop(collection: UInt32, _ txn: borrowing WriteTransaction) throws {
+        let p = Self.prefix(collection)
+        try txn.deleteRange(.prefix(p), in: segments)
+        try txn.deleteRange(.prefix(p), in: dead)
+        try txn.deleteRange(.prefix(p), in: pending)
+    }
+
+    /// The collection's segments with their dead chunks masked.
+    ///
+    /// - Complexity: decodes every segment (copying it into memory), then one LF walk over
+    ///   each dead chunk.
+    /// - Throws: `.corruptValue` for a damaged segment.
+    public func load(collection: UInt32, _ txn: borrowing some TransactionReading & ~Copyable) throws -> [FMSegment] {
+        var loaded: [FMSegment] = []
+        try txn.scan(segments, range: .prefix(Self.prefix(collection))) { _, value in
+            loaded.append(try FMSegment.deserialize(value, dead: []))
+            return .next
+        }
+        try txn.scan(dead, range: .prefix(Self.prefix(collection))) { key, _ in
+            let chunk = UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 4, as: UInt64.self))
+            for i in loaded.indices where loaded[i].delete(chunk: chunk) { break }
+            return .next
+        }
+        return loaded
+    }
+
+    /// Counts: (segments, dead chunks, pending chunks).
+    public func counts(collection: UInt32, _ txn: borrowing some TransactionReading & ~Copyable) throws -> (segments: Int, dead: Int, pending: Int) {
+        let p = Self.prefix(collection)
+        return (try txn.scan(segments, range: .prefix(p)) { _, _ in .next },
+                try txn.scan(dead, range: .prefix(p)) { _, _ in .next },
+                try txn.scan(pending, range: .prefix(p)) { _, _ in .next })
+    }
+}

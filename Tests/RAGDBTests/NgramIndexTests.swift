@@ -1,0 +1,116 @@
+import Foundation
+import RAGDB
+import RAGDBNgram
+import RAGDBTestSupport
+import Testing
+
+/// The n-gram index through the library: segments, pending chunks, deletes, replacements and
+/// compaction, always equal to a naive scan of the live chunks' normalised text.
+@Suite struct NgramIndexTests {
+    static func liveTexts(_ c: Collection, _ settings: NgramSettings) throws -> [(UInt64, [UInt8])] {
+        var out: [(UInt64, [UInt8])] = []
+        try c.forEachChunk { chunk in out.append((chunk.id.rawValue, settings.normalize(chunk.text))); return true }
+        return out
+    }
+
+    static func compare(_ c: Collection, patterns: [String]) throws {
+        let settings = try #require(c.settings.ngramIndex)
+        let index = try c.loadNgramIndex()
+        let live = try Self.liveTexts(c, settings)
+        for pattern in patterns {
+            let p = index.normalized(pattern)
+            var expected = Set<NgramOccurrence>()
+            var next: [Int: Int] = [:]
+            for (id, t) in live where p.count <= t.count {
+                for i in 0...(t.count - p.count) where t[i..<(i + p.count)].elementsEqual(p) {
+                    expected.insert(NgramOccurrence(chunk: id, offset: max(0, i - 1), length: p.count - (i == 0 ? 1 : 0)))
+                    next[i + p.count < t.count ? Int(t[i + p.count]) : -1, default: 0] += 1
+                }
+            }
+            #expect(index.count(bytes: p) == expected.count, "count \(pattern)")
+            #expect(Set(index.locate(bytes: p, limit: .max)) == expected, "locate \(pattern)")
+            var got: [Int: Int] = [:]
+            for n in index.next(bytes: p) { got[n.byte.map(Int.init) ?? -1] = n.count }
+            #expect(got == next, "next \(pattern)")
+            // Offsets point into the source text: the located bytes are the pattern's.
+            for o in expected.prefix(5) {
+                let chunk = try #require(try c.chunk(ChunkIdentifier(rawValue: o.chunk)))
+                let source = Array(chunk.text.utf8)[o.offset..<(o.offset + o.length)]
+                #expect(Array(settings.normalize(String(decoding: source, as: UTF8.self)).dropFirst()) == Array(p.suffix(o.length)))
+            }
+        }
+    }
+
+    @Test("segments, pending chunks, deletes, upserts and compaction agree with a naive scan")
+    func lifecycle() throws {
+        try withTemporaryDirectory { dir in
+            var settings = CollectionSettings()
+            settings.ngramIndex = NgramSettings(normalization: "lowercase")
+            settings.chunking = ChunkingSettings(strategy: .fixed, size: 12, overlap: 2)
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.createCollection("c", settings: settings)
+            var rng = SeededGenerator(seed: 3)
+            func doc(_ i: Int) -> DocumentInput {
+                DocumentInput(id: "d\(i)", text: (0..<3).map { _ in generatedText(words: 10, using: &rng) + "." }.joined(separator: " ") + " Chunk Ends Here")
+            }
+            let patterns = ["the", " index", "chunk", "Größe", "ends here", "x y z", "e", " "]
+            try c.insert((0..<20).map(doc))
+            try Self.compare(c, patterns: patterns)              // all pending
+            #expect(try c.buildNgramSegment() > 0)
+            #expect(try c.loadNgramIndex().pendingCount == 0)
+            try Self.compare(c, patterns: patterns)              // one segment
+            try c.insert((20..<30).map(doc))
+            try c.upsert([doc(3), doc(25)])                       // replaces a segment chunk and a pending one
+            try c.delete(["d5", "d26"])
+            try Self.compare(c, patterns: patterns)              // segment with dead chunks + pending
+            #expect(try c.buildNgramSegment() > 0)
+            try c.delete(["d21"])
+            let index = try c.loadNgramIndex()
+            #expect(index.segmentCount == 2)
+            try Self.compare(c, patterns: patterns)
+            #expect(try db.check().isClean)
+            try c.compactNgramIndex()
+            #expect(try c.loadNgramIndex().segmentCount == 1)
+            try Self.compare(c, patterns: patterns)
+            #expect(try db.check().isClean)
+        }
+    }
+
+    @Test("search with unlimited hits and candidates equals stage-2 scoring of every chunk")
+    func exhaustiveSearch() throws {
+        try withTemporaryDirectory { dir in
+            var settings = CollectionSettings()
+            settings.ngramIndex = NgramSettings()
+            settings.chunking = ChunkingSettings(strategy: .fixed, size: 16, overlap: 0)
+            let c = try Database.open(at: dir + "/db").createCollection("c", settings: settings)
+            var rng = SeededGenerator(seed: 8)
+            try c.insert((0..<40).map { DocumentInput(id: "d\($0)", text: generatedText(words: 60, using: &rng)) })
+            try c.buildNgramSegment()
+            let index = try c.loadNgramIndex()
+            var p = SEALParameters()
+            p.maxHits = .max
+            p.fullyScore = .max
+            let query = "the index chunk vector retrieval page tree"
+            let hits = try c.searchNgrams(text: query, in: index, k: 1000, parameters: p)
+            // Oracle: every chunk scored by the stage-2 rule over all query n-grams.
+            let total = index.totalBytes
+            let grams = queryNgrams(Array(query.utf8))
+            let keys = grams.compactMap { g -> SEALAggregation.Key<UInt8, [UInt8]>? in
+                let f = index.count(bytes: g)
+                let w = p.weight(frequency: f, total: total)
+                return w > 0 ? .init(symbols: g, weight: w, types: ngramWords(g)) : nil
+            }
+            var oracle: [UInt64: Double] = [:]
+            try c.forEachChunk { chunk in
+                let s = SEALAggregation.score(NgramSettings().normalize(chunk.text), keys: keys, beta: p.beta).score
+                if s > 0 { oracle[chunk.id.rawValue] = s }
+                return true
+            }
+            #expect(hits.count == oracle.count)
+            for h in hits { #expect(abs(h.score - (oracle[h.chunk.rawValue] ?? -1)) < 1e-9) }
+            // Supplying the n-grams in another order changes nothing.
+            let reversed = try c.searchNgrams(grams.reversed().map { (String(decoding: $0, as: UTF8.self), nil) }, in: index, k: 1000, parameters: p)
+            #expect(reversed.map(\.chunk) == hits.map(\.chunk))
+        }
+    }
+}

@@ -88,4 +88,9 @@ if Context.environment["RAGDB_BENCHMARKS"] == "1" {
             name: "dense-bench",
             dependencies: ["RAGDBVector", "RAGDBImport"],
             path: "Benchmarks/DenseBenchmarks"))
+    package.targets.append(
+        .executableTarget(
+            name: "ngram-bench",
+            dependencies: ["RAGDB"],
+            path: "Benchmarks/NgramBenchmarks"))
 }

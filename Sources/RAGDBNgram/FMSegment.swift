@@ -45,7 +45,7 @@ public struct FMSegment: Sendable, Equatable {
 
     /// Builds a segment over `chunks` (id ascending, bytes already normalised).
     ///
-    /// - Complexity: linear time (SA-IS); memory about 13 bytes per input byte while building.
+    /// - Complexity: linear time (SA-IS); memory about 8 bytes per input byte while building.
     public static func build(_ chunks: [(id: UInt64, bytes: [UInt8])], rate: Int = 32) -> FMSegment {
         var present = [Bool](repeating: false, count: 256)
         var total = 1
@@ -60,7 +60,23 @@ public struct FMSegment: Sendable, Equatable {
             byteOfSymbol.append(UInt8(b))
         }
         let alphabet = byteOfSymbol.count
-        var r = [Int32](repeating: 0, count: total)
+        // The text in the narrowest integer type its alphabet allows (bytes almost always).
+        let parts = alphabet <= 256
+            ? Self.layout(chunks, UInt8.self, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
+            : Self.layout(chunks, Int32.self, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
+        let (beginnings, c, bwt, markWords, samples, sepRows) = parts
+        return FMSegment(length: total, chunkIDs: chunks.map(\.id), beginnings: beginnings, sepRows: sepRows,
+                         symbolOfByte: symbolOfByte, byteOfSymbol: byteOfSymbol, c: c,
+                         bwt: WaveletMatrix(bwt, alphabet: alphabet), marks: RankedBits(words: markWords, count: total),
+                         samples: samples, rate: rate, dead: [])
+    }
+
+    /// R, its suffix array, and from them the BWT, C, the text-order samples and the SEP rows.
+    /// R and the suffix array are freed on return, before the caller builds the wavelet matrix.
+    private static func layout<T: FixedWidthInteger>(
+        _ chunks: [(id: UInt64, bytes: [UInt8])], _: T.Type, _ symbolOfByte: [UInt16], total: Int, alphabet: Int, rate: Int
+    ) -> (beginnings: [UInt32], c: [Int], bwt: [UInt16], marks: [UInt64], samples: [UInt32], sepRows: [UInt32]) {
+        var r = [T](repeating: 0, count: total)
         var beginnings: [UInt32] = []
         beginnings.reserveCapacity(chunks.count)
         var p = 0
@@ -68,13 +84,22 @@ public struct FMSegment: Sendable, Equatable {
             beginnings.append(UInt32(p))
             r[p] = 1
             p += 1
-            for b in ch.bytes.reversed() { r[p] = Int32(symbolOfByte[Int(b)]); p += 1 }
+            for b in ch.bytes.reversed() { r[p] = T(symbolOfByte[Int(b)]); p += 1 }
         }
         r[p] = 0
-        let sa = SuffixArray.build(r, alphabet: alphabet)
         var c = [Int](repeating: 0, count: alphabet + 1)
         for s in r { c[Int(s) + 1] += 1 }
         for i in 0..<alphabet { c[i + 1] += c[i] }
+        if T.self == UInt8.self {
+            let l = SuffixArray.layout(bytes: unsafeBitCast(r, to: [UInt8].self), alphabet: alphabet, rate: rate, beginnings: beginnings)
+            return (beginnings, c, l.bwt, l.marks, l.samples, l.sepRows)
+        }
+        let sa: [Int32]
+        if T.self == UInt8.self {
+            sa = SuffixArray.build(unsafeBitCast(r, to: [UInt8].self), alphabet: alphabet)
+        } else {
+            sa = SuffixArray.build(unsafeBitCast(r, to: [Int32].self), alphabet: alphabet)
+        }
         var bwt = [UInt16](repeating: 0, count: total)
         var markWords = [UInt64](repeating: 0, count: (total + 63) / 64)
         var samples: [UInt32] = []
@@ -91,10 +116,7 @@ public struct FMSegment: Sendable, Equatable {
                 sepRows[j] = UInt32(row)
             }
         }
-        return FMSegment(length: total, chunkIDs: chunks.map(\.id), beginnings: beginnings, sepRows: sepRows,
-                         symbolOfByte: symbolOfByte, byteOfSymbol: byteOfSymbol, c: c,
-                         bwt: WaveletMatrix(bwt, alphabet: alphabet), marks: RankedBits(words: markWords, count: total),
-                         samples: samples, rate: rate, dead: [])
+        return (beginnings, c, bwt, markWords, samples, sepRows)
     }
 
     /// The chunk index whose region holds R position `pos`.

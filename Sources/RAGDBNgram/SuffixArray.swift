@@ -1,122 +1,64 @@
+import CRAGDBKernels
+
 /// Suffix array construction by induced sorting (SA-IS: Nong, Zhang and Chan, "Two Efficient
-/// Algorithms for Linear Time Suffix Array Construction", 2011).
+/// Algorithms for Linear Time Suffix Array Construction", 2011), in C (`sais.c`): the Swift
+/// version of the same code built 2.1 MB/s of text; docs/ngram.md has the figures.
 ///
-/// Linear time; memory: the Int32 result, one bit of type per symbol (held as bytes here), the
-/// bucket arrays, and the reduced problem (at most half the size) in recursion.
+/// Linear time; memory: the Int32 result, one type byte per symbol, the bucket arrays, and the
+/// reduced problem (at most half the size, inside the result) in recursion.
 enum SuffixArray {
     /// The suffix array of `text`, whose last symbol must be 0 and unique (the sentinel), all
     /// symbols in `0..<alphabet`.
     ///
     /// - Precondition: `text.last == 0`, no other 0, `text.count < Int32.max`.
     static func build(_ text: [Int32], alphabet: Int) -> [Int32] {
-        precondition(text.last == 0, "the text must end with the sentinel 0")
+        precondition(text.last == 0 && text.count < Int(Int32.max), "the text must end with the sentinel 0")
         var sa = [Int32](repeating: -1, count: text.count)
-        sais(text, &sa, alphabet)
+        let rc = text.withUnsafeBufferPointer { t in
+            sa.withUnsafeMutableBufferPointer { s in ragdb_sais_i32(t.baseAddress, s.baseAddress, Int32(t.count), Int32(alphabet)) }
+        }
+        precondition(rc == 0, "suffix array construction ran out of memory")
         return sa
     }
 
-    private static func bucketEnds(_ t: [Int32], _ k: Int, end: Bool) -> [Int32] {
-        var counts = [Int32](repeating: 0, count: k)
-        for c in t { counts[Int(c)] += 1 }
-        var sum: Int32 = 0
-        var b = [Int32](repeating: 0, count: k)
-        for i in 0..<k {
-            sum += counts[i]
-            b[i] = end ? sum : sum - counts[i]
+    /// The same for a byte text (`alphabet` ≤ 256).
+    static func build(_ text: [UInt8], alphabet: Int) -> [Int32] {
+        precondition(text.last == 0 && text.count < Int(Int32.max) && alphabet <= 256, "the text must end with the sentinel 0")
+        var sa = [Int32](repeating: -1, count: text.count)
+        let rc = text.withUnsafeBufferPointer { t in
+            sa.withUnsafeMutableBufferPointer { s in ragdb_sais_u8(t.baseAddress, s.baseAddress, Int32(t.count), Int32(alphabet)) }
         }
-        return b
+        precondition(rc == 0, "suffix array construction ran out of memory")
+        return sa
     }
 
-    private static func sais(_ t: [Int32], _ sa: inout [Int32], _ k: Int) {
-        let n = t.count
-        if n == 1 { sa[0] = 0; return }
-        // Types: true = S (smaller than the next suffix), false = L.
-        var isS = [Bool](repeating: false, count: n)
-        isS[n - 1] = true
-        if n >= 2 {
-            for i in stride(from: n - 2, through: 0, by: -1) {
-                isS[i] = t[i] < t[i + 1] || (t[i] == t[i + 1] && isS[i + 1])
-            }
-        }
-        func isLMS(_ i: Int) -> Bool { i > 0 && isS[i] && !isS[i - 1] }
-
-        // Step 1: place LMS suffixes at their bucket ends, induce, and sort the LMS substrings.
-        func induce(_ sa: inout [Int32]) {
-            var heads = bucketEnds(t, k, end: false)
-            for i in 0..<n {
-                let j = Int(sa[i]) - 1
-                if sa[i] > 0 && !isS[j] {
-                    sa[Int(heads[Int(t[j])])] = Int32(j)
-                    heads[Int(t[j])] += 1
-                }
-            }
-            var tails = bucketEnds(t, k, end: true)
-            for i in stride(from: n - 1, through: 0, by: -1) {
-                let j = Int(sa[i]) - 1
-                if sa[i] > 0 && isS[j] {
-                    tails[Int(t[j])] -= 1
-                    sa[Int(tails[Int(t[j])])] = Int32(j)
+    /// The FM-index layout of byte text `r` in one C pass: SA-IS in huge pages (freed before
+    /// returning), then the BWT, the text-order marks and samples every `rate` positions, and
+    /// the row of each chunk's SEP (at `beginnings`).
+    static func layout(bytes r: [UInt8], alphabet: Int, rate: Int, beginnings: [UInt32]) -> (bwt: [UInt16], marks: [UInt64], samples: [UInt32], sepRows: [UInt32]) {
+        let n = r.count
+        precondition(r.last == 0 && n < Int(Int32.max) && alphabet <= 256)
+        var bwt = [UInt16](repeating: 0, count: n)
+        var marks = [UInt64](repeating: 0, count: (n + 63) / 64)
+        var samples = [UInt32](repeating: 0, count: n / rate + 1)
+        var sepRows = [UInt32](repeating: 0, count: beginnings.count)
+        let rc = r.withUnsafeBufferPointer { rp in
+            beginnings.withUnsafeBufferPointer { bp in
+                bwt.withUnsafeMutableBufferPointer { wp in
+                    marks.withUnsafeMutableBufferPointer { mp in
+                        samples.withUnsafeMutableBufferPointer { sp in
+                            sepRows.withUnsafeMutableBufferPointer { qp in
+                                ragdb_fm_layout_u8(rp.baseAddress, Int32(n), Int32(alphabet), Int32(rate), bp.baseAddress, Int32(bp.count),
+                                                   wp.baseAddress, mp.baseAddress, sp.baseAddress, qp.baseAddress)
+                            }
+                        }
+                    }
                 }
             }
         }
-        for i in 0..<n { sa[i] = -1 }
-        var tails = bucketEnds(t, k, end: true)
-        for i in 1..<n where isLMS(i) {
-            tails[Int(t[i])] -= 1
-            sa[Int(tails[Int(t[i])])] = Int32(i)
-        }
-        induce(&sa)
-
-        // Step 2: name the sorted LMS substrings.
-        var lmsCount = 0
-        for i in 0..<n where isLMS(Int(sa[i])) {
-            sa[lmsCount] = sa[i]
-            lmsCount += 1
-        }
-        for i in lmsCount..<n { sa[i] = -1 }
-        var name: Int32 = 0
-        var previous = -1
-        for i in 0..<lmsCount {
-            let pos = Int(sa[i])
-            var differ = false
-            if previous < 0 {
-                differ = true
-            } else {
-                var d = 0
-                while true {
-                    if t[pos + d] != t[previous + d] || isS[pos + d] != isS[previous + d] { differ = true; break }
-                    if d > 0 && (isLMS(pos + d) || isLMS(previous + d)) { break }
-                    d += 1
-                }
-            }
-            if differ { name += 1; previous = pos }
-            sa[lmsCount + pos / 2] = name - 1
-        }
-        var reduced: [Int32] = []
-        reduced.reserveCapacity(lmsCount)
-        for i in lmsCount..<n where sa[i] >= 0 { reduced.append(sa[i]) }
-
-        // Step 3: sort the LMS suffixes, recursing when names repeat.
-        var reducedSA = [Int32](repeating: -1, count: lmsCount)
-        if Int(name) < lmsCount {
-            sais(reduced, &reducedSA, Int(name))
-        } else {
-            for i in 0..<lmsCount { reducedSA[Int(reduced[i])] = Int32(i) }
-        }
-        // Map back to text positions of the LMS suffixes, in text order.
-        var lmsPositions: [Int32] = []
-        lmsPositions.reserveCapacity(lmsCount)
-        for i in 1..<n where isLMS(i) { lmsPositions.append(Int32(i)) }
-        for i in 0..<lmsCount { reducedSA[i] = lmsPositions[Int(reducedSA[i])] }
-
-        // Step 4: place the sorted LMS suffixes at their bucket ends (in reverse) and induce.
-        for i in 0..<n { sa[i] = -1 }
-        tails = bucketEnds(t, k, end: true)
-        for i in stride(from: lmsCount - 1, through: 0, by: -1) {
-            let j = Int(reducedSA[i])
-            tails[Int(t[j])] -= 1
-            sa[Int(tails[Int(t[j])])] = Int32(j)
-        }
-        induce(&sa)
+        precondition(rc == 0, "suffix array construction ran out of memory")
+        // Samples: one per multiple of `rate` in 0..<n.
+        samples.removeLast(samples.count - ((n - 1) / rate + 1))
+        return (bwt, marks, samples, sepRows)
     }
 }

@@ -72,24 +72,19 @@ struct WaveletMatrix: Sendable, Equatable {
     init(_ symbols: [UInt16], alphabet: Int) {
         let depth = Self.bits(alphabet)
         count = symbols.count
-        var current = symbols
-        var next = [UInt16](repeating: 0, count: symbols.count)
-        var levels: [RankedBits] = []
-        var zeros: [Int] = []
-        for level in 0..<depth {
-            let shift = UInt16(depth - 1 - level)
-            var words = [UInt64](repeating: 0, count: (symbols.count + 63) / 64)
-            var z = 0
-            for (i, s) in current.enumerated() where (s >> shift) & 1 == 1 { words[i >> 6] |= 1 << UInt64(i & 63) }
-            for s in current where (s >> shift) & 1 == 0 { next[z] = s; z += 1 }
-            var o = z
-            for s in current where (s >> shift) & 1 == 1 { next[o] = s; o += 1 }
-            levels.append(RankedBits(words: words, count: symbols.count))
-            zeros.append(z)
-            swap(&current, &next)
+        let words = (symbols.count + 63) / 64
+        var bits = [UInt64](repeating: 0, count: depth * words)
+        var zeros = [UInt64](repeating: 0, count: depth)
+        let rc = symbols.withUnsafeBufferPointer { sp in
+            bits.withUnsafeMutableBufferPointer { bp in
+                zeros.withUnsafeMutableBufferPointer { zp in
+                    ragdb_wavelet_build_u16(sp.baseAddress, Int64(sp.count), Int32(depth), bp.baseAddress, zp.baseAddress)
+                }
+            }
         }
-        self.levels = levels
-        self.zeros = zeros
+        precondition(rc == 0, "wavelet matrix construction ran out of memory")
+        levels = (0..<depth).map { RankedBits(words: Array(bits[($0 * words)..<(($0 + 1) * words)]), count: symbols.count) }
+        self.zeros = zeros.map { Int($0) }
     }
 
     /// The symbol at position `i`.

@@ -183,33 +183,49 @@ extension Collection {
         }
     }
 
-    /// Builds one FM-index segment from the pending chunks (those written since the last
-    /// segment), in one transaction. A no-op when nothing is pending.
+    /// Builds FM-index segments from the pending chunks (those written since the last
+    /// segment), each over at most `maxSegmentBytes` of text, so that building stays within
+    /// about 11 bytes of memory per segment byte. Each segment is built outside any
+    /// transaction (writers are not held up) from a read snapshot, then written in one
+    /// transaction with the removal of its pending records; a chunk deleted meanwhile is
+    /// recorded dead. A no-op when nothing is pending.
     ///
     /// - Returns: the chunks indexed.
-    /// - Complexity: SA-IS over the pending text, linear; about 13 bytes of memory per byte.
+    /// - Complexity: SA-IS over the pending text, linear.
     @discardableResult
-    public func buildNgramSegment() throws(RAGDBError) -> Int {
+    public func buildNgramSegment(maxSegmentBytes: Int = 256 << 20) throws(RAGDBError) -> Int {
         let settings = try requireNgram()
         let store = database.ngramStore, chunks = database.chunkStore
         let collection = id
-        return try rethrowingAsRAGDB {
-            try database.env.write { txn in
-                let ids = try store.pendingChunks(collection: collection.rawValue, txn)
-                guard !ids.isEmpty else { return 0 }
-                var input: [(id: UInt64, bytes: [UInt8])] = []
-                for c in ids {
-                    guard let chunk = try chunks.chunk(ChunkID(rawValue: c), in: collection, txn) else { continue }
-                    input.append((c, settings.normalize(chunk.text)))
+        var indexed = 0
+        var after: UInt64 = 0
+        while true {
+            let input: [(id: UInt64, bytes: [UInt8])] = try rethrowingAsRAGDB {
+                try database.env.read { txn in
+                    var input: [(id: UInt64, bytes: [UInt8])] = []
+                    var bytes = 0
+                    for c in try store.pendingChunks(collection: collection.rawValue, txn) where c > after {
+                        guard bytes < maxSegmentBytes else { break }
+                        guard let chunk = try chunks.chunk(ChunkID(rawValue: c), in: collection, txn) else { continue }
+                        let normalized = settings.normalize(chunk.text)
+                        bytes += normalized.count + 1
+                        input.append((c, normalized))
+                    }
+                    return input
                 }
-                try store.append(FMSegment.build(input), collection: collection.rawValue, txn)
-                return input.count
             }
+            guard let last = input.last else { return indexed }
+            let segment = FMSegment.build(input)
+            try rethrowingAsRAGDB { try database.env.write { txn in try store.append(segment, collection: collection.rawValue, txn) } }
+            indexed += input.count
+            after = last.id
         }
     }
 
     /// Rebuilds the n-gram index as one segment over every live chunk, dropping deleted chunks
-    /// and merging all segments, in one transaction.
+    /// and merging all segments. The segment is built from a read snapshot outside any
+    /// transaction, then written in one transaction that reconciles it with the chunks live
+    /// at that point (chunks written meanwhile stay pending, chunks deleted meanwhile are dead).
     ///
     /// - Returns: the chunks indexed.
     @discardableResult
@@ -217,18 +233,25 @@ extension Collection {
         let settings = try requireNgram()
         let store = database.ngramStore, chunks = database.chunkStore
         let collection = id
-        return try rethrowingAsRAGDB {
-            try database.env.write { txn in
+        let input: [(id: UInt64, bytes: [UInt8])] = try rethrowingAsRAGDB {
+            try database.env.read { txn in
                 var input: [(id: UInt64, bytes: [UInt8])] = []
                 try chunks.scanChunks(of: collection, txn) { chunk in
                     input.append((chunk.id.rawValue, settings.normalize(chunk.text)))
                     return .next
                 }
-                input.sort { $0.id < $1.id }
-                try store.replaceAll(with: input.isEmpty ? nil : FMSegment.build(input), collection: collection.rawValue, txn)
-                return input.count
+                return input.sorted { $0.id < $1.id }
             }
         }
+        let segment = input.isEmpty ? nil : FMSegment.build(input)
+        try rethrowingAsRAGDB {
+            try database.env.write { txn in
+                var live: [UInt64] = []
+                try chunks.scanChunks(of: collection, txn) { chunk in live.append(chunk.id.rawValue); return .next }
+                try store.replaceAll(with: segment, live: live.sorted(), collection: collection.rawValue, txn)
+            }
+        }
+        return input.count
     }
 
     /// Chunks ranked by SEAL's n-gram scoring (`SEALParameters`; README has the formula and a

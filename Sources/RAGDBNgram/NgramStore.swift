@@ -65,7 +65,8 @@ public struct NgramStore: Sendable {
     }
 
     /// Writes `segment` as the collection's next segment and clears the pending records of its
-    /// chunks, in the caller's transaction.
+    /// chunks, in the caller's transaction. A chunk of the segment that is no longer pending
+    /// (deleted while the segment was being built) is recorded dead.
     public func append(_ segment: FMSegment, collection: UInt32, _ txn: borrowing WriteTransaction) throws {
         var last: UInt32?
         try txn.scan(segments, range: .prefix(Self.prefix(collection)), reverse: true) { key, _ in
@@ -74,13 +75,29 @@ public struct NgramStore: Sendable {
         }
         let number = last.map { $0 + 1 } ?? 0
         try txn.put(try segment.serialized(), forKey: Self.segmentKey(collection, number), in: segments)
-        for c in segment.chunkIDs { try txn.delete(forKey: Self.key(collection, c), in: pending) }
+        for c in segment.chunkIDs {
+            let key = Self.key(collection, c)
+            if try !txn.delete(forKey: key, in: pending) { try txn.put([], forKey: key, in: dead) }
+        }
     }
 
-    /// Replaces every segment, dead and pending record of the collection by `segment` (compaction).
-    public func replaceAll(with segment: FMSegment?, collection: UInt32, _ txn: borrowing WriteTransaction) throws {
+    /// Replaces every segment, dead and pending record of the collection by `segment`
+    /// (compaction), given the chunks live now (ascending): live chunks the segment lacks
+    /// become pending, chunks of the segment that are no longer live become dead.
+    public func replaceAll(with segment: FMSegment?, live: [UInt64], collection: UInt32, _ txn: borrowing WriteTransaction) throws {
         try drop(collection: collection, txn)
+        let inSegment = segment?.chunkIDs ?? []
         if let segment { try txn.put(try segment.serialized(), forKey: Self.segmentKey(collection, 0), in: segments) }
+        var i = 0, j = 0
+        while i < live.count || j < inSegment.count {
+            if j == inSegment.count || (i < live.count && live[i] < inSegment[j]) {
+                try txn.put([], forKey: Self.key(collection, live[i]), in: pending); i += 1
+            } else if i == live.count || inSegment[j] < live[i] {
+                try txn.put([], forKey: Self.key(collection, inSegment[j]), in: dead); j += 1
+            } else {
+                i += 1; j += 1
+            }
+        }
     }
 
     /// Deletes the collection's n-gram index.

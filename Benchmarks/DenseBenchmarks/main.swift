@@ -42,20 +42,27 @@ let single = seconds {
         return top.sorted().map(\.chunk)
     }
 }
-// Batched: 4×4 register tiles over blocks of 256 rows × 64 queries.
+// Batched: blocks of 256 rows against all queries at once.
 var batchResults: [[UInt64]] = []
 let batch = seconds {
     var tops = queries.map { _ in TopK(k) }
     var out: [Float] = []
     let block = 256
-    for q0 in stride(from: 0, to: queries.count, by: 64) {
-        let qs = Array(queries[q0..<min(queries.count, q0 + 64)])
+    // All queries against each block of rows: a block is transposed once for every query.
+    for q0 in stride(from: 0, to: queries.count, by: queries.count) {
+        let qs = queries
         let flat = qs.flatMap { $0 }
         for r0 in stride(from: 0, to: n, by: block) {
             let count = min(block, n - r0)
-            let part = Array(rows[(r0 * d)..<((r0 + count) * d)])
-            Kernels.dotBatch(queries: flat, dimensions: d, rows: part, rowCount: count, into: &out)
-            for r in 0..<count { for j in 0..<qs.count { tops[q0 + j].offer(UInt64(r0 + r), out[r * qs.count + j]) } }
+            Kernels.dotBatch(queries: flat, dimensions: d, rows: rows, firstRow: r0, rowCount: count, into: &out)
+            let nq = qs.count
+            for j in 0..<nq {
+                // Take the selection out of the array while filling it (no copy-on-write checks).
+                var top = TopK(0)
+                swap(&top, &tops[q0 + j])
+                for r in 0..<count { top.offer(UInt64(r0 + r), out[r * nq + j]) }
+                swap(&top, &tops[q0 + j])
+            }
         }
     }
     batchResults = tops.map { $0.sorted().map(\.chunk) }

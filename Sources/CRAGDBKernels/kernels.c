@@ -5,6 +5,7 @@
 // has, chosen once at first use.
 #include "ragdb_kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -410,44 +411,66 @@ AVX512 static void bits_dot_many_avx512(const float *q, const uint8_t *codes, si
     }
 }
 
-// Four rows × four queries in sixteen accumulators: eight loads feed sixteen FMAs.
+// GEMM-style: 32 rows transposed into a dimension-major block, so that two vector loads hold
+// dimension i of 32 rows; each of 8 queries broadcasts its value of dimension i into two FMAs
+// (16 accumulators; 10 loads feed 16 FMAs, so the FMA units, not the load ports, set the pace).
+// No horizontal sums: the 4×4 register tile spent a third of its time in them (57 GFLOP/s).
 AVX512 static void f32_dot_batch_avx512(const float *queries, size_t nq, const void *const *rows,
                                         size_t nrows, size_t n, float *out) {
-    size_t r = 0;
-    for (; r + 4 <= nrows; r += 4) {
-        const float *x0 = rows[r], *x1 = rows[r + 1], *x2 = rows[r + 2], *x3 = rows[r + 3];
-        size_t j = 0;
-        for (; j + 4 <= nq; j += 4) {
-            const float *q0 = queries + j * n, *q1 = q0 + n, *q2 = q1 + n, *q3 = q2 + n;
-            __m512 a[16];
-            for (int t = 0; t < 16; t++) a[t] = _mm512_setzero_ps();
-            for (size_t i = 0; i < n; i += 16) {
-                __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-                __m512 r0 = _mm512_maskz_loadu_ps(k, x0 + i), r1 = _mm512_maskz_loadu_ps(k, x1 + i);
-                __m512 r2 = _mm512_maskz_loadu_ps(k, x2 + i), r3 = _mm512_maskz_loadu_ps(k, x3 + i);
-                __m512 v0 = _mm512_maskz_loadu_ps(k, q0 + i), v1 = _mm512_maskz_loadu_ps(k, q1 + i);
-                __m512 v2 = _mm512_maskz_loadu_ps(k, q2 + i), v3 = _mm512_maskz_loadu_ps(k, q3 + i);
-                a[0] = _mm512_fmadd_ps(r0, v0, a[0]); a[1] = _mm512_fmadd_ps(r0, v1, a[1]);
-                a[2] = _mm512_fmadd_ps(r0, v2, a[2]); a[3] = _mm512_fmadd_ps(r0, v3, a[3]);
-                a[4] = _mm512_fmadd_ps(r1, v0, a[4]); a[5] = _mm512_fmadd_ps(r1, v1, a[5]);
-                a[6] = _mm512_fmadd_ps(r1, v2, a[6]); a[7] = _mm512_fmadd_ps(r1, v3, a[7]);
-                a[8] = _mm512_fmadd_ps(r2, v0, a[8]); a[9] = _mm512_fmadd_ps(r2, v1, a[9]);
-                a[10] = _mm512_fmadd_ps(r2, v2, a[10]); a[11] = _mm512_fmadd_ps(r2, v3, a[11]);
-                a[12] = _mm512_fmadd_ps(r3, v0, a[12]); a[13] = _mm512_fmadd_ps(r3, v1, a[13]);
-                a[14] = _mm512_fmadd_ps(r3, v2, a[14]); a[15] = _mm512_fmadd_ps(r3, v3, a[15]);
+    float *block = aligned_alloc(64, ((sizeof(float) * 32 * n + 63) / 64) * 64);
+    if (!block) { f32_dot_batch_scalar(queries, nq, rows, nrows, n, out); return; }
+    for (size_t r0 = 0; r0 < nrows; r0 += 32) {
+        size_t rn = nrows - r0 < 32 ? nrows - r0 : 32;
+        for (size_t r = 0; r < 32; r++) {
+            if (r < rn) {
+                const float *x = rows[r0 + r];
+                for (size_t i = 0; i < n; i++) block[i * 32 + r] = load_f32(x, i);
+            } else {
+                for (size_t i = 0; i < n; i++) block[i * 32 + r] = 0;
             }
-            for (int t = 0; t < 16; t++) out[(r + (size_t)(t / 4)) * nq + j + (size_t)(t % 4)] = _mm512_reduce_add_ps(a[t]);
+        }
+        size_t j = 0;
+        for (; j + 8 <= nq; j += 8) {
+            const float *q = queries + j * n;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            __m512 a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
+            const float *q0 = q, *q1 = q + n, *q2 = q + 2 * n, *q3 = q + 3 * n;
+            const float *q4 = q + 4 * n, *q5 = q + 5 * n, *q6 = q + 6 * n, *q7 = q + 7 * n;
+            for (size_t i = 0; i < n; i++) {
+                __m512 lo = _mm512_load_ps(block + i * 32), hi = _mm512_load_ps(block + i * 32 + 16);
+                __m512 b;
+                b = _mm512_set1_ps(q0[i]); a0 = _mm512_fmadd_ps(lo, b, a0); a1 = _mm512_fmadd_ps(hi, b, a1);
+                b = _mm512_set1_ps(q1[i]); a2 = _mm512_fmadd_ps(lo, b, a2); a3 = _mm512_fmadd_ps(hi, b, a3);
+                b = _mm512_set1_ps(q2[i]); a4 = _mm512_fmadd_ps(lo, b, a4); a5 = _mm512_fmadd_ps(hi, b, a5);
+                b = _mm512_set1_ps(q3[i]); a6 = _mm512_fmadd_ps(lo, b, a6); a7 = _mm512_fmadd_ps(hi, b, a7);
+                b = _mm512_set1_ps(q4[i]); a8 = _mm512_fmadd_ps(lo, b, a8); a9 = _mm512_fmadd_ps(hi, b, a9);
+                b = _mm512_set1_ps(q5[i]); a10 = _mm512_fmadd_ps(lo, b, a10); a11 = _mm512_fmadd_ps(hi, b, a11);
+                b = _mm512_set1_ps(q6[i]); a12 = _mm512_fmadd_ps(lo, b, a12); a13 = _mm512_fmadd_ps(hi, b, a13);
+                b = _mm512_set1_ps(q7[i]); a14 = _mm512_fmadd_ps(lo, b, a14); a15 = _mm512_fmadd_ps(hi, b, a15);
+            }
+            __m512 a[16] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15};
+            float lanes[32];
+            for (size_t t = 0; t < 8; t++) {
+                _mm512_storeu_ps(lanes, a[2 * t]);
+                _mm512_storeu_ps(lanes + 16, a[2 * t + 1]);
+                for (size_t r = 0; r < rn; r++) out[(r0 + r) * nq + j + t] = lanes[r];
+            }
         }
         for (; j < nq; j++) {
-            const float *qq = queries + j * n;
-            out[r * nq + j] = f32_dot_avx512(qq, x0, n);
-            out[(r + 1) * nq + j] = f32_dot_avx512(qq, x1, n);
-            out[(r + 2) * nq + j] = f32_dot_avx512(qq, x2, n);
-            out[(r + 3) * nq + j] = f32_dot_avx512(qq, x3, n);
+            const float *q = queries + j * n;
+            __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+            for (size_t i = 0; i < n; i++) {
+                __m512 b = _mm512_set1_ps(q[i]);
+                lo = _mm512_fmadd_ps(_mm512_load_ps(block + i * 32), b, lo);
+                hi = _mm512_fmadd_ps(_mm512_load_ps(block + i * 32 + 16), b, hi);
+            }
+            float lanes[32];
+            _mm512_storeu_ps(lanes, lo);
+            _mm512_storeu_ps(lanes + 16, hi);
+            for (size_t r = 0; r < rn; r++) out[(r0 + r) * nq + j] = lanes[r];
         }
     }
-    for (; r < nrows; r++)
-        for (size_t j = 0; j < nq; j++) out[r * nq + j] = f32_dot_avx512(queries + j * n, rows[r], n);
+    free(block);
 }
 
 #endif // RAGDB_X86

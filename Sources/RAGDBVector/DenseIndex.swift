@@ -34,10 +34,18 @@ public struct TopK: Sendable {
 
     /// The score a new hit must beat once full.
     public var threshold: Float { items.count < k ? -.infinity : items[0].score }
+    /// `threshold`, cached for the fast rejection of most offers.
+    private var floor: Float = -.infinity
 
     /// Offers a hit.
     @inline(__always)
     public mutating func offer(_ chunk: UInt64, _ score: Float) {
+        if score < floor { return }
+        insert(chunk, score)
+        if k > 0 && items.count == k { floor = items[0].score }
+    }
+
+    private mutating func insert(_ chunk: UInt64, _ score: Float) {
         let h = DenseHit(chunk: chunk, score: score)
         if items.count < k {
             items.append(h)
@@ -516,10 +524,14 @@ extension VectorStore {
         var filled = 0
         func flush() {
             Kernels.dotBatch(queries: flat, dimensions: d, rows: rows, rowCount: filled, into: &out)
-            for r in 0..<filled {
-                for j in 0..<nq {
-                    tops[j].offer(rowIDs[r], space.metric.score(dot: out[r * nq + j], norm2: rowNorms[r], queryNorm2: qnorms[j]))
+            for j in 0..<nq {
+                // Take the selection out of the array while filling it (no copy-on-write checks).
+                var top = TopK(0)
+                swap(&top, &tops[j])
+                for r in 0..<filled {
+                    top.offer(rowIDs[r], space.metric.score(dot: out[r * nq + j], norm2: rowNorms[r], queryNorm2: qnorms[j]))
                 }
+                swap(&top, &tops[j])
             }
             filled = 0
         }

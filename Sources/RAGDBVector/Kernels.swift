@@ -101,17 +101,17 @@ public enum Kernels {
         }
     }
 
-    /// `out[r * nq + j]` = queries[j]·rows[r] for `nq = queries.count / d` contiguous queries
-    /// and the first `rowCount` contiguous rows of `rows` (`d` floats each): the register-tiled
-    /// batch kernel (4 rows × 4 queries), compute-bound where the single-query scan is
-    /// memory-bound.
-    public static func dotBatch(queries: [Float], dimensions d: Int, rows: [Float], rowCount: Int, into out: inout [Float]) {
+    /// `out[r * nq + j]` = queries[j]·rows[firstRow + r] for `nq = queries.count / d`
+    /// contiguous queries and `rowCount` contiguous rows of `rows` (`d` floats each): the
+    /// batch kernel (AVX-512: 16 rows transposed, 8 queries broadcast, no horizontal sums),
+    /// compute-bound where the single-query scan is memory-bound.
+    public static func dotBatch(queries: [Float], dimensions d: Int, rows: [Float], firstRow: Int = 0, rowCount: Int, into out: inout [Float]) {
         let nq = queries.count / d
-        precondition(rows.count >= rowCount * d)
+        precondition(rows.count >= (firstRow + rowCount) * d)
         if out.count < rowCount * nq { out = [Float](repeating: 0, count: rowCount * nq) }
         queries.withUnsafeBufferPointer { qp in
             rows.withUnsafeBufferPointer { rp in
-                let base = UnsafeRawPointer(rp.baseAddress!)
+                let base = UnsafeRawPointer(rp.baseAddress! + firstRow * d)
                 withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: rowCount) { pp in
                     for r in 0..<rowCount { pp[r] = base + r * d * 4 }
                     out.withUnsafeMutableBufferPointer { op in

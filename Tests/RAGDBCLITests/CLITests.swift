@@ -45,7 +45,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             let colls = try #require(stats["collections"] as? [[String: Any]])
             #expect(colls.count == 1 && colls[0]["name"] as? String == "docs" && colls[0]["documents"] as? Int == 50 && colls[0]["chunks"] as? Int == 50)
             let tables = try #require(stats["tables"] as? [[String: Any]]).compactMap { $0["name"] as? String }
-            #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters", "vectors", "sparse_terms", "sparse_postings", "sparse_stats", "dense_models", "dense_codes"])
+            #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters", "vectors", "sparse_terms", "sparse_postings", "sparse_stats", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending"])
 
             r = try runRAGDB(["collections", db, "--json"])
             #expect(r.stdout.contains(#""name":"docs""#))

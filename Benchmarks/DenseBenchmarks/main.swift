@@ -60,7 +60,7 @@ let batch = seconds {
                 // Take the selection out of the array while filling it (no copy-on-write checks).
                 var top = TopK(0)
                 swap(&top, &tops[q0 + j])
-                for r in 0..<count { top.offer(UInt64(r0 + r), out[r * nq + j]) }
+                for r in 0..<count { top.offer(UInt64(r0 + r), out[j * count + r]) }
                 swap(&top, &tops[q0 + j])
             }
         }

@@ -79,7 +79,7 @@ static void i8_dot_norm_scalar(const float *q, const void *v, size_t n, float ou
 static void f32_dot_batch_scalar(const float *queries, size_t nq, const void *const *rows,
                                  size_t nrows, size_t n, float *out) {
     for (size_t r = 0; r < nrows; r++)
-        for (size_t j = 0; j < nq; j++) out[r * nq + j] = f32_dot_scalar(queries + j * n, rows[r], n);
+        for (size_t j = 0; j < nq; j++) out[j * nrows + r] = f32_dot_scalar(queries + j * n, rows[r], n);
 }
 
 static void u8_dot_many_scalar(const float *q, const uint8_t *codes, size_t n, size_t count, float *out) {
@@ -271,7 +271,7 @@ AVX2 static void bits_dot_many_avx2(const float *q, const uint8_t *codes, size_t
 static void f32_dot_batch_avx2(const float *queries, size_t nq, const void *const *rows, size_t nrows,
                                size_t n, float *out) {
     for (size_t r = 0; r < nrows; r++)
-        for (size_t j = 0; j < nq; j++) out[r * nq + j] = f32_dot_avx2(queries + j * n, rows[r], n);
+        for (size_t j = 0; j < nq; j++) out[j * nrows + r] = f32_dot_avx2(queries + j * n, rows[r], n);
 }
 
 // MARK: AVX-512
@@ -411,6 +411,16 @@ AVX512 static void bits_dot_many_avx512(const float *q, const uint8_t *codes, si
     }
 }
 
+// Stores the first rn of 32 row results (lo: rows 0-15, hi: rows 16-31) contiguously.
+AVX512 static inline void store_rows(float *dst, size_t rn, __m512 lo, __m512 hi) {
+    __mmask16 klo = rn >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rn) - 1);
+    _mm512_mask_storeu_ps(dst, klo, lo);
+    if (rn > 16) {
+        __mmask16 khi = rn >= 32 ? (__mmask16)0xFFFF : (__mmask16)((1u << (rn - 16)) - 1);
+        _mm512_mask_storeu_ps(dst + 16, khi, hi);
+    }
+}
+
 // GEMM-style: 32 rows transposed into a dimension-major block, so that two vector loads hold
 // dimension i of 32 rows; each of 8 queries broadcasts its value of dimension i into two FMAs
 // (16 accumulators; 10 loads feed 16 FMAs, so the FMA units, not the load ports, set the pace).
@@ -449,12 +459,7 @@ AVX512 static void f32_dot_batch_avx512(const float *queries, size_t nq, const v
                 b = _mm512_set1_ps(q7[i]); a14 = _mm512_fmadd_ps(lo, b, a14); a15 = _mm512_fmadd_ps(hi, b, a15);
             }
             __m512 a[16] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15};
-            float lanes[32];
-            for (size_t t = 0; t < 8; t++) {
-                _mm512_storeu_ps(lanes, a[2 * t]);
-                _mm512_storeu_ps(lanes + 16, a[2 * t + 1]);
-                for (size_t r = 0; r < rn; r++) out[(r0 + r) * nq + j + t] = lanes[r];
-            }
+            for (size_t t = 0; t < 8; t++) store_rows(out + (j + t) * nrows + r0, rn, a[2 * t], a[2 * t + 1]);
         }
         for (; j < nq; j++) {
             const float *q = queries + j * n;
@@ -464,10 +469,7 @@ AVX512 static void f32_dot_batch_avx512(const float *queries, size_t nq, const v
                 lo = _mm512_fmadd_ps(_mm512_load_ps(block + i * 32), b, lo);
                 hi = _mm512_fmadd_ps(_mm512_load_ps(block + i * 32 + 16), b, hi);
             }
-            float lanes[32];
-            _mm512_storeu_ps(lanes, lo);
-            _mm512_storeu_ps(lanes + 16, hi);
-            for (size_t r = 0; r < rn; r++) out[(r0 + r) * nq + j] = lanes[r];
+            store_rows(out + j * nrows + r0, rn, lo, hi);
         }
     }
     free(block);

@@ -35,17 +35,20 @@ public struct TopK: Sendable {
     /// The score a new hit must beat once full.
     public var threshold: Float { items.count < k ? -.infinity : items[0].score }
     /// `threshold`, cached for the fast rejection of most offers.
-    private var floor: Float = -.infinity
+    @usableFromInline var floor: Float = -.infinity
 
     /// Offers a hit.
-    @inline(__always)
+    ///
+    /// - Complexity: one comparison for most offers once full (inlined into callers in other
+    ///   modules); O(log k) for one that enters.
+    @inlinable @inline(__always)
     public mutating func offer(_ chunk: UInt64, _ score: Float) {
         if score < floor { return }
         insert(chunk, score)
-        if k > 0 && items.count == k { floor = items[0].score }
     }
 
-    private mutating func insert(_ chunk: UInt64, _ score: Float) {
+    @usableFromInline mutating func insert(_ chunk: UInt64, _ score: Float) {
+        defer { if k > 0 && items.count == k { floor = items[0].score } }
         let h = DenseHit(chunk: chunk, score: score)
         if items.count < k {
             items.append(h)
@@ -529,7 +532,7 @@ extension VectorStore {
                 var top = TopK(0)
                 swap(&top, &tops[j])
                 for r in 0..<filled {
-                    top.offer(rowIDs[r], space.metric.score(dot: out[r * nq + j], norm2: rowNorms[r], queryNorm2: qnorms[j]))
+                    top.offer(rowIDs[r], space.metric.score(dot: out[j * filled + r], norm2: rowNorms[r], queryNorm2: qnorms[j]))
                 }
                 swap(&top, &tops[j])
             }

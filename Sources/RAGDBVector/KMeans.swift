@@ -83,7 +83,7 @@ enum KMeans {
                 var best = 0
                 var bestValue = Float.infinity
                 for c in 0..<k {
-                    let v = half[c] - dots[r * k + c]
+                    let v = half[c] - dots[c * (hi - lo) + r]
                     if v < bestValue { bestValue = v; best = c }
                 }
                 local[r] = Int32(best)

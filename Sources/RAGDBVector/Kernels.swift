@@ -101,7 +101,7 @@ public enum Kernels {
         }
     }
 
-    /// `out[r * nq + j]` = queries[j]·rows[firstRow + r] for `nq = queries.count / d`
+    /// `out[j * rowCount + r]` = queries[j]·rows[firstRow + r] (query-major) for `nq = queries.count / d`
     /// contiguous queries and `rowCount` contiguous rows of `rows` (`d` floats each): the
     /// batch kernel (AVX-512: 16 rows transposed, 8 queries broadcast, no horizontal sums),
     /// compute-bound where the single-query scan is memory-bound.

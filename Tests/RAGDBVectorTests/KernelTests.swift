@@ -75,7 +75,7 @@ import Testing
         for level in Self.levels {
             let t = ragdb_kernels_for_level(level)!.pointee
             for n in [5, 16, 33, 384] {
-                for (nq, rows) in [(1, 1), (3, 5), (4, 4), (7, 9)] {
+                for (nq, rows) in [(1, 1), (3, 5), (4, 4), (7, 9), (9, 33), (17, 70)] {
                     let queries = Self.floats(nq * n, &rng)
                     let data = (0..<rows).map { _ in Self.floats(n, &rng) }
                     var want = [Float](repeating: 0, count: nq * rows), got = want
@@ -84,6 +84,10 @@ import Testing
                         t.f32_dot_batch(queries, nq, ptrs, rows, n, &got)
                     }
                     for i in want.indices { #expect(Self.close(want[i], got[i], scale: Float(n)), "batch level \(level) n \(n) \(nq)×\(rows) at \(i)") }
+                    // Query-major: out[j · rows + r] = query j · row r.
+                    let (j, r) = (nq - 1, rows - 1)
+                    let direct = (0..<n).reduce(Float(0)) { $0 + queries[j * n + $1] * data[r][$1] }
+                    #expect(Self.close(got[j * rows + r], direct, scale: Float(n)))
                 }
                 let count = 13
                 let q = Self.floats(n, &rng)

@@ -36,7 +36,7 @@ void ragdb_f16_dot_norm(const float *q, const void *v, size_t n, float out[2]);
 /// vector's scale and its square).
 void ragdb_i8_dot_norm(const float *q, const void *v, size_t n, float out[2]);
 
-/// out[r * nq + j] = queries[j]·rows[r] for nq contiguous queries of n floats and nrows rows
+/// out[j * nrows + r] = queries[j]·rows[r] (query-major) for nq contiguous queries of n floats and nrows rows
 /// given by pointer (each unaligned). Register-tiled 4 rows × 4 queries.
 void ragdb_f32_dot_batch(const float *queries, size_t nq, const void *const *rows, size_t nrows,
                          size_t n, float *out);

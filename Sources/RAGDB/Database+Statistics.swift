@@ -1,5 +1,7 @@
 import RAGDBChunks
 import RAGDBStorage
+import RAGDBVector
+import RAGDBNgram
 
 /// Sizes of one collection.
 public struct CollectionStatistics: Sendable, Hashable, Codable {
@@ -21,9 +23,15 @@ public struct CollectionStatistics: Sendable, Hashable, Codable {
     public var spaces: [VectorSpace]
     /// The BM25 text index, when the collection keeps one.
     public var textIndex: TextIndexStatistics?
+    /// The dense index of each space that has one.
+    public var denseIndexes: [DenseIndexStatistics] = []
+    /// The n-gram FM-index, when the collection keeps one.
+    public var ngramIndex: NgramIndexStatistics?
 
     enum CodingKeys: String, CodingKey {
         case name, id, documents, chunks, spaces
+        case denseIndexes = "dense_indexes"
+        case ngramIndex = "ngram_index"
         case textIndex = "text_index"
         case textBytes = "text_bytes"
         case storedChunkBytes = "stored_chunk_bytes"
@@ -44,6 +52,45 @@ public struct TextIndexStatistics: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case terms, postings
         case residentBytes = "resident_bytes"
+    }
+}
+
+/// Sizes of one space's dense index.
+public struct DenseIndexStatistics: Sendable, Hashable, Codable {
+    /// The space.
+    public var space: String
+    /// Code kind (`int8`, `pq`, `binary`).
+    public var codes: String
+    /// IVF lists.
+    public var lists: Int
+    /// Vectors coded.
+    public var vectors: Int
+    /// Bytes the index takes in memory once loaded (`Collection.loadDenseIndex`): codes, ids,
+    /// norms, list offsets and the model.
+    public var residentBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case space, codes, lists, vectors
+        case residentBytes = "resident_bytes"
+    }
+}
+
+/// Sizes of a collection's n-gram FM-index.
+public struct NgramIndexStatistics: Sendable, Hashable, Codable {
+    /// Segments.
+    public var segments: Int
+    /// Bytes of the stored segments (what `Collection.loadNgramIndex` holds in memory).
+    public var segmentBytes: Int
+    /// Chunks masked as deleted in segments.
+    public var deadChunks: Int
+    /// Chunks not yet in a segment.
+    public var pendingChunks: Int
+
+    enum CodingKeys: String, CodingKey {
+        case segments
+        case segmentBytes = "segment_bytes"
+        case deadChunks = "dead_chunks"
+        case pendingChunks = "pending_chunks"
     }
 }
 
@@ -119,9 +166,22 @@ extension Database {
                         let s = try sparseIndex.size(collection: c.id.rawValue, field: SparseChanges.textField, txn)
                         text = TextIndexStatistics(terms: s.terms, postings: s.postings, residentBytes: s.residentBytes)
                     }
-                    cs.append(CollectionStatistics(
+                    var stats = CollectionStatistics(
                         name: c.name, id: c.id.rawValue, documents: k.documents, chunks: k.chunks, textBytes: k.textBytes,
-                        storedChunkBytes: k.storedChunkBytes, sourceBytes: k.sourceBytes, spaces: c.settings.spaces, textIndex: text))
+                        storedChunkBytes: k.storedChunkBytes, sourceBytes: k.sourceBytes, spaces: c.settings.spaces, textIndex: text)
+                    for (i, space) in c.settings.spaces.enumerated() {
+                        guard let m = try vectorStore.model(collection: c.id.rawValue, space: UInt16(i), txn) else { continue }
+                        let n = try vectorStore.codeCount(collection: c.id.rawValue, space: UInt16(i), txn)
+                        stats.denseIndexes.append(DenseIndexStatistics(
+                            space: space.name, codes: m.kind.name, lists: m.lists, vectors: n,
+                            residentBytes: n * (m.codeBytes + 12) + (m.lists + 1) * 8 + m.residentBytes))
+                    }
+                    if c.settings.ngramIndex != nil {
+                        let n = try ngramStore.counts(collection: c.id.rawValue, txn)
+                        stats.ngramIndex = NgramIndexStatistics(segments: n.segments, segmentBytes: try ngramStore.segmentBytes(collection: c.id.rawValue, txn),
+                                                                deadChunks: n.dead, pendingChunks: n.pending)
+                    }
+                    cs.append(stats)
                 }
                 var tables: [TableSummary] = []
                 let main = try txn.statistics(of: nil)

@@ -168,6 +168,20 @@ struct StatsCommand: ParsableCommand {
                 return [c.name, String(c.documents), String(c.chunks), humanBytes(c.textBytes), humanBytes(c.storedChunkBytes), ratio, humanBytes(c.sourceBytes),
                         c.textIndex.map { String($0.terms) } ?? "-", c.textIndex.map { humanBytes(UInt64($0.residentBytes)) } ?? "-"]
             }))
+            let dense = s.collections.flatMap { c in c.denseIndexes.map { (c.name, $0) } }
+            if !dense.isEmpty {
+                Output.line("")
+                Output.line(Output.table(["collection", "space", "codes", "lists", "vectors", "dense in memory"], dense.map { c, d in
+                    [c, d.space, d.codes, String(d.lists), String(d.vectors), humanBytes(UInt64(d.residentBytes))]
+                }))
+            }
+            let ngram = s.collections.compactMap { c in c.ngramIndex.map { (c.name, $0) } }
+            if !ngram.isEmpty {
+                Output.line("")
+                Output.line(Output.table(["collection", "n-gram segments", "segment bytes", "dead chunks", "pending chunks"], ngram.map { c, n in
+                    [c, String(n.segments), humanBytes(UInt64(n.segmentBytes)), String(n.deadChunks), String(n.pendingChunks)]
+                }))
+            }
         }
         Output.line("")
         Output.line(Output.table(["table", "entries", "depth", "branch", "leaf", "overflow", "bytes"], s.tables.map { t in

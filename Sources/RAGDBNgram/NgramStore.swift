@@ -127,6 +127,13 @@ public struct NgramStore: Sendable {
         return loaded
     }
 
+    /// Bytes of the collection's stored segments.
+    public func segmentBytes(collection: UInt32, _ txn: borrowing some TransactionReading & ~Copyable) throws -> Int {
+        var total = 0
+        try txn.scan(segments, range: .prefix(Self.prefix(collection))) { _, value in total += value.byteCount; return .next }
+        return total
+    }
+
     /// Counts: (segments, dead chunks, pending chunks).
     public func counts(collection: UInt32, _ txn: borrowing some TransactionReading & ~Copyable) throws -> (segments: Int, dead: Int, pending: Int) {
         let p = Self.prefix(collection)

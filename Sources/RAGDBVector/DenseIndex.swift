@@ -268,6 +268,13 @@ extension VectorStore {
         return k.bytes
     }
 
+    /// The number of codes of `space`.
+    ///
+    /// - Complexity: one cursor step per code.
+    public func codeCount(collection: UInt32, space: UInt16, _ txn: borrowing some TransactionReading & ~Copyable) throws -> Int {
+        try txn.scan(codes, range: .prefix(Self.modelKey(collection, space))) { _, _ in .next }
+    }
+
     /// The dense model of `space`, or `nil` when it has no index.
     ///
     /// - Complexity: one look-up and one decode of the model (its centroids).

@@ -376,8 +376,46 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             let h = try #require(try JSONSerialization.jsonObject(with: Data(hybrid.stdout.utf8)) as? [String: Any])
             let results = try #require(h["results"] as? [[String: Any]])
             #expect(results.count == 3 && results.allSatisfy { ($0["text"] as? String)?.contains("trees") == true && $0["bm25"] != nil && $0["dense"] != nil })
+            let stats = try #require(try JSONSerialization.jsonObject(with: Data(try runRAGDB(["stats", db, "--json"]).stdout.utf8)) as? [String: Any])
+            let dense = ((stats["collections"] as? [[String: Any]])?.first?["dense_indexes"] as? [[String: Any]])?.first
+            #expect(dense?["vectors"] as? Int == 60 && dense?["lists"] as? Int == 4 && (dense?["resident_bytes"] as? Int ?? 0) > 60 * 8)
             let bad = try runRAGDB(["search", db, "--collection", "c", "--vector", "[1, 2]"])
             #expect(bad.status == 65 && bad.stderr.contains("dimensions"), "\(bad.stderr)")
+        }
+    }
+}
+
+@Suite struct NgramCLITests {
+    @Test("ngram count, locate, next and search, stats and compact, with stable JSON")
+    func ngram() throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            let docs = [["id": "a", "text": "The cat sat on the mat."], ["id": "b", "text": "A cat and a catalog."], ["id": "c", "text": "Dogs only."]]
+            let lines = try docs.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            let imported = try runRAGDB(["import", db, "--collection", "c", "--chunker", "none", "--ngram-index", "lowercase", dir + "/in.jsonl"])
+            #expect(imported.status == 0, "\(imported.stderr)")
+            func json(_ args: [String]) throws -> [String: Any] {
+                let r = try runRAGDB(args + ["--json"])
+                #expect(r.status == 0, "\(r.stderr)")
+                return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            }
+            let count = try json(["ngram", "count", db, "--collection", "c", "CAT"])
+            #expect(count["occurrences"] as? Int == 3 && count["chunks"] as? Int == 2)
+            let next = try json(["ngram", "next", db, "--collection", "c", " cat"])
+            let items = try #require(next["continuations"] as? [[String: Any]])
+            #expect(items.map { $0["text"] as? String } == [" ", "a"] && items.map { $0["count"] as? Int } == [2, 1])
+            let located = try #require(try json(["ngram", "locate", db, "--collection", "c", "mat"])["occurrences"] as? [[String: Any]])
+            #expect(located.count == 1 && located[0]["doc"] as? String == "a" && located[0]["offset"] as? Int == 19)
+            let search = try #require(try json(["ngram", "search", db, "--collection", "c", "cat sat"])["results"] as? [[String: Any]])
+            #expect(search.first?["doc"] as? String == "a")
+            let stats = try json(["stats", db])
+            let ngram = (stats["collections"] as? [[String: Any]])?.first?["ngram_index"] as? [String: Any]
+            #expect(ngram?["segments"] as? Int == 1 && ngram?["pending_chunks"] as? Int == 0)
+            #expect(try runRAGDB(["compact", db, "--collection", "c"]).status == 0)
+            #expect(try runRAGDB(["check", db]).status == 0)
+            let none = try runRAGDB(["ngram", "count", db, "--collection", "missing", "x"])
+            #expect(none.status == 66)
         }
     }
 }

@@ -39,7 +39,10 @@ static void big_free(big_buffer b) {
     free(b.p);
 }
 
-#define IS_LMS(i) ((i) > 0 && s[(i)] && !s[(i) - 1])
+// Suffix types, one bit each (1 = S): an eighth of the memory of a byte per symbol.
+#define TYPE(i) ((s[(size_t)(i) >> 3] >> ((i) & 7)) & 1)
+#define SET_TYPE(i, v) (s[(size_t)(i) >> 3] = (uint8_t)((s[(size_t)(i) >> 3] & ~(1u << ((i) & 7))) | ((unsigned)(v) << ((i) & 7))))
+#define IS_LMS(i) ((i) > 0 && TYPE(i) && !TYPE((i) - 1))
 
 static int sais_i32(const int32_t *t, int32_t *sa, int32_t n, int32_t k);
 
@@ -61,22 +64,23 @@ static void induce_##SUFFIX(const TEXT *t, int32_t *sa, const uint8_t *s, int32_
     buckets_##SUFFIX(t, n, k, b, 0); \
     for (int32_t i = 0; i < n; i++) { \
         int32_t j = sa[i] - 1; \
-        if (sa[i] > 0 && !s[j]) sa[b[t[j]]++] = j; \
+        if (sa[i] > 0 && !TYPE(j)) sa[b[t[j]]++] = j; \
     } \
     buckets_##SUFFIX(t, n, k, b, 1); \
     for (int32_t i = n - 1; i >= 0; i--) { \
         int32_t j = sa[i] - 1; \
-        if (sa[i] > 0 && s[j]) sa[--b[t[j]]] = j; \
+        if (sa[i] > 0 && TYPE(j)) sa[--b[t[j]]] = j; \
     } \
 } \
  \
 static int sais_##SUFFIX(const TEXT *t, int32_t *sa, int32_t n, int32_t k) { \
     if (n == 1) { sa[0] = 0; return 0; } \
-    big_buffer sb = big_alloc((size_t)n); uint8_t *s = sb.p; \
+    big_buffer sb = big_alloc(((size_t)n + 7) / 8); uint8_t *s = sb.p; \
     int32_t *b = malloc(sizeof(int32_t) * (size_t)k); \
     if (!s || !b) { big_free(sb); free(b); return -1; } \
-    s[n - 1] = 1; \
-    for (int32_t i = n - 2; i >= 0; i--) s[i] = t[i] < t[i + 1] || (t[i] == t[i + 1] && s[i + 1]); \
+    memset(s, 0, ((size_t)n + 7) / 8); \
+    SET_TYPE(n - 1, 1); \
+    for (int32_t i = n - 2; i >= 0; i--) SET_TYPE(i, t[i] < t[i + 1] || (t[i] == t[i + 1] && TYPE(i + 1))); \
  \
  \
     for (int32_t i = 0; i < n; i++) sa[i] = -1; \
@@ -96,7 +100,7 @@ static int sais_##SUFFIX(const TEXT *t, int32_t *sa, int32_t n, int32_t k) { \
             differ = 1; \
         } else { \
             for (int32_t d = 0;; d++) { \
-                if (t[pos + d] != t[prev + d] || s[pos + d] != s[prev + d]) { differ = 1; break; } \
+                if (t[pos + d] != t[prev + d] || TYPE(pos + d) != TYPE(prev + d)) { differ = 1; break; } \
                 if (d > 0 && (IS_LMS(pos + d) || IS_LMS(prev + d))) break; \
             } \
         } \
@@ -139,14 +143,9 @@ int ragdb_sais_i32(const int32_t *t, int32_t *sa, int32_t n, int32_t k) {
     return sais_i32(t, sa, n, k);
 }
 
-int ragdb_sais_u8(const uint8_t *t, int32_t *sa, int32_t n, int32_t k) {
-    if (n <= 0 || t[n - 1] != 0 || k > 256) return -1;
-    return sais_u8(t, sa, n, k);
-}
-
 int ragdb_fm_layout_u8(const uint8_t *r, int32_t n, int32_t k, int32_t rate,
                        const uint32_t *beginnings, int32_t chunks,
-                       uint16_t *bwt, uint64_t *marks, uint32_t *samples, uint32_t *sep_rows) {
+                       uint8_t *bwt, uint64_t *marks, uint32_t *samples, uint32_t *sep_rows) {
     if (n <= 0 || r[n - 1] != 0 || k > 256 || rate < 1) return -1;
     // Work on copies in huge pages: the text is read at random by induced sorting.
     big_buffer tb = big_alloc((size_t)n), sab = big_alloc(sizeof(int32_t) * (size_t)n);
@@ -203,6 +202,36 @@ int ragdb_wavelet_build_u16(const uint16_t *symbols, int64_t n, int32_t levels, 
         }
         zeros[l] = (uint64_t)z;
         uint16_t *t = cur; cur = next; next = t;
+    }
+    big_free(ab);
+    big_free(bb);
+    return 0;
+}
+
+int ragdb_wavelet_build_u8(const uint8_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros) {
+    size_t words = (size_t)((n + 63) / 64);
+    big_buffer ab = big_alloc(sizeof(uint8_t) * (size_t)(n ? n : 1)), bb = big_alloc(sizeof(uint8_t) * (size_t)(n ? n : 1));
+    if (!ab.p || !bb.p) { big_free(ab); big_free(bb); return -1; }
+    uint8_t *cur = ab.p, *next = bb.p;
+    memcpy(cur, symbols, sizeof(uint8_t) * (size_t)n);
+    for (int32_t l = 0; l < levels; l++) {
+        int shift = levels - 1 - l;
+        uint64_t *w = bits + (size_t)l * words;
+        memset(w, 0, 8 * words);
+        int64_t z = 0;
+        for (int64_t i = 0; i < n; i++) if (!((cur[i] >> shift) & 1)) z++;
+        int64_t zi = 0, oi = z;
+        for (int64_t i = 0; i < n; i++) {
+            uint8_t s = cur[i];
+            if ((s >> shift) & 1) {
+                w[i >> 6] |= 1ULL << (i & 63);
+                next[oi++] = s;
+            } else {
+                next[zi++] = s;
+            }
+        }
+        zeros[l] = (uint64_t)z;
+        uint8_t *t = cur; cur = next; next = t;
     }
     big_free(ab);
     big_free(bb);

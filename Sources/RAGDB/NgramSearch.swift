@@ -215,9 +215,10 @@ extension Collection {
                 }
             }
             guard let last = input.last else { return indexed }
-            let segment = FMSegment.build(input)
+            let count = input.count
+            let segment = FMSegment.build(consume input)
             try rethrowingAsRAGDB { try database.env.write { txn in try store.append(segment, collection: collection.rawValue, txn) } }
-            indexed += input.count
+            indexed += count
             after = last.id
         }
     }
@@ -243,7 +244,8 @@ extension Collection {
                 return input.sorted { $0.id < $1.id }
             }
         }
-        let segment = input.isEmpty ? nil : FMSegment.build(input)
+        let count = input.count
+        let segment = count == 0 ? nil : FMSegment.build(consume input)
         try rethrowingAsRAGDB {
             try database.env.write { txn in
                 var live: [UInt64] = []
@@ -251,7 +253,7 @@ extension Collection {
                 try store.replaceAll(with: segment, live: live.sorted(), collection: collection.rawValue, txn)
             }
         }
-        return input.count
+        return count
     }
 
     /// Chunks ranked by SEAL's n-gram scoring (`SEALParameters`; README has the formula and a

@@ -46,12 +46,12 @@ public struct FMSegment: Sendable, Equatable {
     /// Builds a segment over `chunks` (id ascending, bytes already normalised).
     ///
     /// - Complexity: linear time (SA-IS); memory about 8 bytes per input byte while building.
-    public static func build(_ chunks: [(id: UInt64, bytes: [UInt8])], rate: Int = 32) -> FMSegment {
+    public static func build(_ chunks: consuming [(id: UInt64, bytes: [UInt8])], rate: Int = 32) -> FMSegment {
         var present = [Bool](repeating: false, count: 256)
         var total = 1
-        for ch in chunks {
-            total += ch.bytes.count + 1
-            for b in ch.bytes { present[Int(b)] = true }
+        for i in chunks.indices {
+            total += chunks[i].bytes.count + 1
+            for b in chunks[i].bytes { present[Int(b)] = true }
         }
         var symbolOfByte = [UInt16](repeating: 0, count: 256)
         var byteOfSymbol: [UInt8] = [0, 0]
@@ -61,22 +61,53 @@ public struct FMSegment: Sendable, Equatable {
         }
         let alphabet = byteOfSymbol.count
         // The text in the narrowest integer type its alphabet allows (bytes almost always).
-        let parts = alphabet <= 256
-            ? Self.layout(chunks, UInt8.self, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
-            : Self.layout(chunks, Int32.self, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
-        let (beginnings, c, bwt, markWords, samples, sepRows) = parts
-        return FMSegment(length: total, chunkIDs: chunks.map(\.id), beginnings: beginnings, sepRows: sepRows,
+        let beginnings: [UInt32], c: [Int], markWords: [UInt64], samples: [UInt32], sepRows: [UInt32]
+        let matrix: WaveletMatrix
+        let ids = chunks.map(\.id)
+        if alphabet <= 256 {
+            let l = Self.layoutBytes(consume chunks, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
+            (beginnings, c, markWords, samples, sepRows) = (l.beginnings, l.c, l.marks, l.samples, l.sepRows)
+            matrix = WaveletMatrix(l.bwt, alphabet: alphabet)
+        } else {
+            let l = Self.layout(consume chunks, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
+            (beginnings, c, markWords, samples, sepRows) = (l.beginnings, l.c, l.marks, l.samples, l.sepRows)
+            matrix = WaveletMatrix(l.bwt, alphabet: alphabet)
+        }
+        return FMSegment(length: total, chunkIDs: ids, beginnings: beginnings, sepRows: sepRows,
                          symbolOfByte: symbolOfByte, byteOfSymbol: byteOfSymbol, c: c,
-                         bwt: WaveletMatrix(bwt, alphabet: alphabet), marks: RankedBits(words: markWords, count: total),
+                         bwt: matrix, marks: RankedBits(words: markWords, count: total),
                          samples: samples, rate: rate, dead: [])
     }
 
-    /// R, its suffix array, and from them the BWT, C, the text-order samples and the SEP rows.
-    /// R and the suffix array are freed on return, before the caller builds the wavelet matrix.
-    private static func layout<T: FixedWidthInteger>(
-        _ chunks: [(id: UInt64, bytes: [UInt8])], _: T.Type, _ symbolOfByte: [UInt16], total: Int, alphabet: Int, rate: Int
+    /// The byte-alphabet layout (σ ≤ 256): R as bytes and the C layout pass (BWT as bytes).
+    private static func layoutBytes(
+        _ chunks: consuming [(id: UInt64, bytes: [UInt8])], _ symbolOfByte: [UInt16], total: Int, alphabet: Int, rate: Int
+    ) -> (beginnings: [UInt32], c: [Int], bwt: [UInt8], marks: [UInt64], samples: [UInt32], sepRows: [UInt32]) {
+        var r = [UInt8](repeating: 0, count: total)
+        var beginnings: [UInt32] = []
+        beginnings.reserveCapacity(chunks.count)
+        var p = 0
+        for i in chunks.indices {
+            beginnings.append(UInt32(p))
+            r[p] = 1
+            p += 1
+            for b in chunks[i].bytes.reversed() { r[p] = UInt8(symbolOfByte[Int(b)]); p += 1 }
+        }
+        // The chunk texts are in R now: release them before the suffix array is built.
+        _ = consume chunks
+        var c = [Int](repeating: 0, count: alphabet + 1)
+        for s in r { c[Int(s) + 1] += 1 }
+        for i in 0..<alphabet { c[i + 1] += c[i] }
+        let l = SuffixArray.layout(bytes: r, alphabet: alphabet, rate: rate, beginnings: beginnings)
+        return (beginnings, c, l.bwt, l.marks, l.samples, l.sepRows)
+    }
+
+    /// The general layout (σ > 256, symbols above 255 occur): R, its suffix array, and from
+    /// them the BWT, C, the text-order samples and the SEP rows, freed on return.
+    private static func layout(
+        _ chunks: [(id: UInt64, bytes: [UInt8])], _ symbolOfByte: [UInt16], total: Int, alphabet: Int, rate: Int
     ) -> (beginnings: [UInt32], c: [Int], bwt: [UInt16], marks: [UInt64], samples: [UInt32], sepRows: [UInt32]) {
-        var r = [T](repeating: 0, count: total)
+        var r = [Int32](repeating: 0, count: total)
         var beginnings: [UInt32] = []
         beginnings.reserveCapacity(chunks.count)
         var p = 0
@@ -84,22 +115,13 @@ public struct FMSegment: Sendable, Equatable {
             beginnings.append(UInt32(p))
             r[p] = 1
             p += 1
-            for b in ch.bytes.reversed() { r[p] = T(symbolOfByte[Int(b)]); p += 1 }
+            for b in ch.bytes.reversed() { r[p] = Int32(symbolOfByte[Int(b)]); p += 1 }
         }
         r[p] = 0
         var c = [Int](repeating: 0, count: alphabet + 1)
         for s in r { c[Int(s) + 1] += 1 }
         for i in 0..<alphabet { c[i + 1] += c[i] }
-        if T.self == UInt8.self {
-            let l = SuffixArray.layout(bytes: unsafeBitCast(r, to: [UInt8].self), alphabet: alphabet, rate: rate, beginnings: beginnings)
-            return (beginnings, c, l.bwt, l.marks, l.samples, l.sepRows)
-        }
-        let sa: [Int32]
-        if T.self == UInt8.self {
-            sa = SuffixArray.build(unsafeBitCast(r, to: [UInt8].self), alphabet: alphabet)
-        } else {
-            sa = SuffixArray.build(unsafeBitCast(r, to: [Int32].self), alphabet: alphabet)
-        }
+        let sa = SuffixArray.build(r, alphabet: alphabet)
         var bwt = [UInt16](repeating: 0, count: total)
         var markWords = [UInt64](repeating: 0, count: (total + 63) / 64)
         var samples: [UInt32] = []

@@ -21,24 +21,13 @@ enum SuffixArray {
         return sa
     }
 
-    /// The same for a byte text (`alphabet` ≤ 256).
-    static func build(_ text: [UInt8], alphabet: Int) -> [Int32] {
-        precondition(text.last == 0 && text.count < Int(Int32.max) && alphabet <= 256, "the text must end with the sentinel 0")
-        var sa = [Int32](repeating: -1, count: text.count)
-        let rc = text.withUnsafeBufferPointer { t in
-            sa.withUnsafeMutableBufferPointer { s in ragdb_sais_u8(t.baseAddress, s.baseAddress, Int32(t.count), Int32(alphabet)) }
-        }
-        precondition(rc == 0, "suffix array construction ran out of memory")
-        return sa
-    }
-
     /// The FM-index layout of byte text `r` in one C pass: SA-IS in huge pages (freed before
     /// returning), then the BWT, the text-order marks and samples every `rate` positions, and
     /// the row of each chunk's SEP (at `beginnings`).
-    static func layout(bytes r: [UInt8], alphabet: Int, rate: Int, beginnings: [UInt32]) -> (bwt: [UInt16], marks: [UInt64], samples: [UInt32], sepRows: [UInt32]) {
+    static func layout(bytes r: [UInt8], alphabet: Int, rate: Int, beginnings: [UInt32]) -> (bwt: [UInt8], marks: [UInt64], samples: [UInt32], sepRows: [UInt32]) {
         let n = r.count
         precondition(r.last == 0 && n < Int(Int32.max) && alphabet <= 256)
-        var bwt = [UInt16](repeating: 0, count: n)
+        var bwt = [UInt8](repeating: 0, count: n)
         var marks = [UInt64](repeating: 0, count: (n + 63) / 64)
         var samples = [UInt32](repeating: 0, count: n / rate + 1)
         var sepRows = [UInt32](repeating: 0, count: beginnings.count)

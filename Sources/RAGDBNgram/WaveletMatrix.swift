@@ -70,20 +70,33 @@ struct WaveletMatrix: Sendable, Equatable {
     ///
     /// - Complexity: O(n · levels) time, n symbols of scratch.
     init(_ symbols: [UInt16], alphabet: Int) {
+        self.init(count: symbols.count, alphabet: alphabet) { bits, zeros, depth in
+            symbols.withUnsafeBufferPointer { ragdb_wavelet_build_u16($0.baseAddress, Int64($0.count), Int32(depth), bits, zeros) }
+        }
+    }
+
+    /// Builds the matrix of byte symbols (alphabets of at most 256): half the build memory.
+    init(_ symbols: [UInt8], alphabet: Int) {
+        self.init(count: symbols.count, alphabet: alphabet) { bits, zeros, depth in
+            symbols.withUnsafeBufferPointer { ragdb_wavelet_build_u8($0.baseAddress, Int64($0.count), Int32(depth), bits, zeros) }
+        }
+    }
+
+    /// Builds the levels with `kernel` (the C builder), which fills `depth` levels of bits and
+    /// the zero counts.
+    ///
+    /// - Complexity: O(n · levels) time, two copies of the symbols of scratch (in C).
+    private init(count: Int, alphabet: Int, kernel: (UnsafeMutablePointer<UInt64>?, UnsafeMutablePointer<UInt64>?, Int) -> Int32) {
         let depth = Self.bits(alphabet)
-        count = symbols.count
-        let words = (symbols.count + 63) / 64
+        self.count = count
+        let words = (count + 63) / 64
         var bits = [UInt64](repeating: 0, count: depth * words)
         var zeros = [UInt64](repeating: 0, count: depth)
-        let rc = symbols.withUnsafeBufferPointer { sp in
-            bits.withUnsafeMutableBufferPointer { bp in
-                zeros.withUnsafeMutableBufferPointer { zp in
-                    ragdb_wavelet_build_u16(sp.baseAddress, Int64(sp.count), Int32(depth), bp.baseAddress, zp.baseAddress)
-                }
-            }
+        let rc = bits.withUnsafeMutableBufferPointer { bp in
+            zeros.withUnsafeMutableBufferPointer { zp in kernel(bp.baseAddress, zp.baseAddress, depth) }
         }
         precondition(rc == 0, "wavelet matrix construction ran out of memory")
-        levels = (0..<depth).map { RankedBits(words: Array(bits[($0 * words)..<(($0 + 1) * words)]), count: symbols.count) }
+        levels = (0..<depth).map { RankedBits(words: Array(bits[($0 * words)..<(($0 + 1) * words)]), count: count) }
         self.zeros = zeros.map { Int($0) }
     }
 

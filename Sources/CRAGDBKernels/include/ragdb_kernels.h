@@ -62,8 +62,6 @@ uint64_t ragdb_rank1(const uint64_t *words, const uint64_t *blocks, uint64_t i);
 /// The suffix array of t[0..n) over symbols 0..k-1, by SA-IS, into sa. t[n-1] must be 0 and
 /// the only 0. Returns 0, or -1 for bad input or when memory runs out.
 int ragdb_sais_i32(const int32_t *t, int32_t *sa, int32_t n, int32_t k);
-/// The same for a byte text (k ≤ 256): a quarter of the memory and cache footprint.
-int ragdb_sais_u8(const uint8_t *t, int32_t *sa, int32_t n, int32_t k);
 
 /// The FM-index layout of a byte text r[0..n) (symbols < k ≤ 256, r[n-1] = 0 unique): its
 /// suffix array by SA-IS (in huge pages, freed on return), and from it bwt[row], the marks
@@ -72,12 +70,14 @@ int ragdb_sais_u8(const uint8_t *t, int32_t *sa, int32_t n, int32_t k);
 /// sep_rows[j], the row of the symbol 1 at position beginnings[j]. Returns 0 or -1.
 int ragdb_fm_layout_u8(const uint8_t *r, int32_t n, int32_t k, int32_t rate,
                        const uint32_t *beginnings, int32_t chunks,
-                       uint16_t *bwt, uint64_t *marks, uint32_t *samples, uint32_t *sep_rows);
+                       uint8_t *bwt, uint64_t *marks, uint32_t *samples, uint32_t *sep_rows);
 
 /// The bit levels of a wavelet matrix over n symbols of `levels` bits: level l (most
 /// significant bit first) in bits[l·⌈n/64⌉ …], symbols stably partitioned by each level's bit
 /// (zeros first) for the next; zeros[l] counts level l's 0 bits. Returns 0 or -1.
 int ragdb_wavelet_build_u16(const uint16_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros);
+/// The same for byte symbols (alphabets of at most 256): half the memory.
+int ragdb_wavelet_build_u8(const uint8_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros);
 
 /// Hints the CPU to load `bytes` bytes starting `ahead` bytes after `p` (for sequential scans
 /// of the LMDB map, where the hardware prefetcher stops at each 4 KiB page). Never faults.

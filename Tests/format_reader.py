@@ -176,8 +176,8 @@ def main(path):
                 r.take(sigma)
                 if struct.unpack("<Q", r.take(8 * (sigma + 1))[-8:])[0] != n: raise Bad("n-gram segment: C[sigma] != n")
                 r.take(16 * c)
-                words = (n + 63) // 64; blocks = (words + 7) // 8 + 1
-                r.take(8 * levels + (levels + 1) * 8 * (words + blocks))
+                lines = n // 448 + 1                                # bitvectors: 64-byte lines
+                r.take(8 * levels + (levels + 1) * 64 * lines)
                 r.take(4 * r.u("<I")); r.end()
                 entries["ngram_segments"] += 1
             for table in ("ngram_dead", "ngram_pending"):       # Format.md §"ngram_dead", §"ngram_pending"

@@ -630,25 +630,24 @@ void ragdb_bits_dot_many(const float *q, const uint8_t *codes, size_t n, size_t 
 
 // MARK: bitvector rank (FM-index)
 
-static uint64_t rank1_generic(const uint64_t *words, const uint64_t *blocks, uint64_t i) {
-    uint64_t r = blocks[i >> 9], last = i >> 6;
-    for (uint64_t w = (i >> 9) << 3; w < last; w++) r += (uint64_t)__builtin_popcountll(words[w]);
-    if (i & 63) r += (uint64_t)__builtin_popcountll(words[last] & ((1ULL << (i & 63)) - 1));
+// Lines of 8 words: the ones before the line, then 448 bits in 7 words. One cache line a rank.
+#define RANK_LINES_BODY \
+    uint64_t k = i / 448, b = i - k * 448; \
+    const uint64_t *l = lines + k * 8; \
+    uint64_t r = l[0], full = b >> 6; \
+    for (uint64_t w = 0; w < full; w++) r += (uint64_t)__builtin_popcountll(l[1 + w]); \
+    if (b & 63) r += (uint64_t)__builtin_popcountll(l[1 + full] & ((1ULL << (b & 63)) - 1)); \
     return r;
-}
+
+static uint64_t rank1_lines_generic(const uint64_t *lines, uint64_t i) { RANK_LINES_BODY }
 
 #if RAGDB_X86
-__attribute__((target("popcnt"))) static uint64_t rank1_popcnt(const uint64_t *words, const uint64_t *blocks, uint64_t i) {
-    uint64_t r = blocks[i >> 9], last = i >> 6;
-    for (uint64_t w = (i >> 9) << 3; w < last; w++) r += (uint64_t)__builtin_popcountll(words[w]);
-    if (i & 63) r += (uint64_t)__builtin_popcountll(words[last] & ((1ULL << (i & 63)) - 1));
-    return r;
-}
+__attribute__((target("popcnt"))) static uint64_t rank1_lines_popcnt(const uint64_t *lines, uint64_t i) { RANK_LINES_BODY }
 #endif
 
-uint64_t ragdb_rank1(const uint64_t *words, const uint64_t *blocks, uint64_t i) {
+uint64_t ragdb_rank1_lines(const uint64_t *lines, uint64_t i) {
 #if RAGDB_X86
-    if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX2) return rank1_popcnt(words, blocks, i);
+    if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX2) return rank1_lines_popcnt(lines, i);
 #endif
-    return rank1_generic(words, blocks, i);
+    return rank1_lines_generic(lines, i);
 }

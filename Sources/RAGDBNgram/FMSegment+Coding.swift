@@ -24,8 +24,7 @@ extension FMSegment {
         for x in sepRows { w.write(x) }
         for z in bwt.zeros { w.write(UInt64(z)) }
         func bits(_ b: RankedBits) {
-            for x in b.words { w.write(x) }
-            for x in b.blocks { w.write(x) }
+            for x in b.lines { w.write(x) }
         }
         for level in bwt.levels { bits(level) }
         bits(marks)
@@ -72,16 +71,15 @@ extension FMSegment {
         let beginnings = try u32s(chunks)
         let sepRows = try u32s(chunks)
         let zeros = try u64s(levels).map { Int($0) }
-        let wordCount = (length + 63) / 64
-        let blockCount = (wordCount + 7) / 8 + 1
+        let lineWords = RankedBits.lineCount(length) * 8
         func bits() throws(StorageError) -> RankedBits {
-            RankedBits(words: try u64s(wordCount), blocks: try u64s(blockCount), count: length)
+            RankedBits(lines: try u64s(lineWords), count: length)
         }
         var bwtLevels: [RankedBits] = []
         for _ in 0..<levels { bwtLevels.append(try bits()) }
         let marks = try bits()
         let sampleCount = Int(try r.readUInt32())
-        guard sampleCount == Int(marks.blocks.last ?? 0) else { throw r.corrupt("\(sampleCount) samples for \(marks.blocks.last ?? 0) marked rows") }
+        guard sampleCount == marks.ones else { throw r.corrupt("\(sampleCount) samples for \(marks.ones) marked rows") }
         let samples = try u32s(sampleCount)
         try r.expectEnd()
         guard c.last == length, zip(ids, ids.dropFirst()).allSatisfy({ $0 < $1 }),

@@ -55,9 +55,10 @@ void ragdb_pq_adc_many(const float *table, const uint8_t *codes, size_t m, size_
 /// for count codes `stride` bytes apart: the asymmetric score of 1-bit codes.
 void ragdb_bits_dot_many(const float *q, const uint8_t *codes, size_t n, size_t stride, size_t count, float *out);
 
-/// Ones among the first i bits of a bitvector of 64-bit words (bit j: bit j mod 64 of word
-/// j / 64), with blocks[b] = ones before bit 512·b. Uses popcnt where the CPU has it.
-uint64_t ragdb_rank1(const uint64_t *words, const uint64_t *blocks, uint64_t i);
+/// Ones among the first i bits of a bitvector stored in lines of 8 words: word 0 of line k is
+/// the number of ones before bit 448·k, words 1–7 hold bits 448·k … 448·k + 447 (bit j of the
+/// line is bit j mod 64 of word 1 + j / 64). One cache line per rank; popcnt where available.
+uint64_t ragdb_rank1_lines(const uint64_t *lines, uint64_t i);
 
 /// The suffix array of t[0..n) over symbols 0..k-1, by SA-IS, into sa. t[n-1] must be 0 and
 /// the only 0. Returns 0, or -1 for bad input or when memory runs out.

@@ -153,9 +153,10 @@ struct ImportCommand: ParsableCommand {
             progress: { display.update($0) },
             problem: { display.problem("ragdb: skipped: \($0)") })
         display.finish()
-        if !dryRun, summary.chunks > 0, let db = try? openExisting(database, write: true),
+        if !dryRun, let db = try? openExisting(database, write: true),
            let c = try? db.collection(collection), c.settings.ngramIndex != nil {
-            // One FM-index segment for everything this import wrote.
+            // FM-index segments for everything pending: what this import wrote, and what an
+            // interrupted one left.
             try c.buildNgramSegment()
         }
         if json {

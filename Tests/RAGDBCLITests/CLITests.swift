@@ -146,7 +146,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
         try withTemporaryDirectory { dir in
             let path = dir + "/db"
             try writeCorpus(dir + "/big.jsonl", count: 3_000, words: 120)
-            let args = ["--collection", "docs", "--chunk-size", "64", "--chunk-overlap", "8", dir + "/big.jsonl"]
+            let args = ["--collection", "docs", "--chunk-size", "64", "--chunk-overlap", "8", "--ngram-index", "lowercase", dir + "/big.jsonl"]
             let child = try startRAGDB(["import", path, "--batch", "500"] + args)
             usleep(delay)
             kill(child.processIdentifier, SIGKILL)
@@ -166,6 +166,9 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             let reference = try runRAGDB(["export", dir + "/reference", "--collection", "docs", "--chunks"])
             #expect(resumed.stdout.split(separator: "\n").count == 3_000)
             #expect(resumed.stdout == reference.stdout)
+            // The n-gram index answers as the uninterrupted one does.
+            let counts = try [path, dir + "/reference"].map { try runRAGDB(["ngram", "count", $0, "--collection", "docs", " the", "--json"]).stdout }
+            #expect(counts[0] == counts[1] && counts[0].contains("occurrences"))
         }
     }
 

@@ -21,6 +21,26 @@ import Testing
             let hits = try docs.search("embedded chunks", k: 5, in: index)
             #expect(hits.map(\.documentID) == ["guide/intro", "guide/intro"])
             #expect(hits[0].score >= hits[1].score)
+
+            // The second example: dense, hybrid and n-gram search.
+            var settings = CollectionSettings()
+            settings.spaces = [VectorSpace(name: "minilm", dimensions: 3)]
+            settings.ngramIndex = NgramSettings(normalization: "lowercase")
+            settings.chunking = ChunkingSettings(strategy: .none, size: 128, overlap: 0)
+            let notes = try db.collection("notes", creatingWith: settings)
+            try notes.insert([
+                DocumentInput(id: "a", text: "Copy-on-write B-trees never overwrite a page.", vectors: ["minilm": [0.9, 0.1, 0]]),
+                DocumentInput(id: "b", text: "LZ4 compresses a value when that pays.", vectors: ["minilm": [0, 0.2, 0.9]]),
+            ])
+            try notes.buildDenseIndex(space: "minilm")
+            let dense = try notes.loadDenseIndex(space: "minilm")
+            let (nearest, plan) = try notes.searchDense([1, 0, 0], in: dense, k: 1)
+            #expect(dense.documentID(of: nearest[0].chunk) == "a" && plan.map(\.op) == ["ivf-codes", "verify"])
+            let (fused, _) = try notes.searchHybrid(text: "value", vector: [0, 0, 1], textIndex: try notes.loadTextIndex(),
+                                                    denseIndex: dense, k: 2)
+            let grams = try notes.loadNgramIndex()
+            #expect(grams.count(bytes: grams.normalized("B-tree")) == 1 && fused.count == 1)
+            #expect(dense.documentID(of: fused[0].chunk) == "b")
         }
     }
 }

@@ -21,6 +21,8 @@ public struct ChunkInput: Sendable, Hashable {
     public var metadata: Metadata
     /// Its dense vectors, by space name.
     public var vectors: [String: [Float]]
+    /// Its learned sparse vectors, by sparse space name: term → weight (finite, ≥ 0).
+    public var sparse: [String: [String: Float]] = [:]
 
     /// Creates a chunk input.
     public init(text: String, span: ByteSpan? = nil, tokenCount: UInt32? = nil, metadata: Metadata = [:],
@@ -49,6 +51,9 @@ public struct DocumentInput: Sendable, Hashable {
     /// Dense vectors of the whole document, by space name. The document must then make
     /// exactly one chunk (chunker `none`, or one chunk given), which gets them.
     public var vectors: [String: [Float]]
+    /// Learned sparse vectors of the whole document (one chunk, as for `vectors`), by sparse
+    /// space name: term → weight (finite, ≥ 0).
+    public var sparse: [String: [String: Float]] = [:]
 
     /// Creates a document input.
     public init(id: String, title: String? = nil, text: String, metadata: Metadata = [:], chunks: [ChunkInput]? = nil,
@@ -67,6 +72,8 @@ public struct PreparedDocument: Sendable {
     let document: NewDocument
     /// Per chunk, its vectors as (space number, values).
     let vectors: [[(space: UInt16, values: [Float])]]
+    /// Per chunk, its sparse vectors as (sparse space number, (term, impact) in byte order).
+    var sparse: [[(space: UInt16, entries: [(term: String, impact: UInt16)])]] = []
     /// The document's analyzed terms, and per chunk its (term number, frequency) pairs and its
     /// length in terms.
     let terms: DocumentTerms
@@ -187,6 +194,7 @@ public struct Collection: Sendable {
         let analyzer = settings.analyzer.analyzer
         let textIndex = settings.textIndex
         let ngram = settings.ngramIndex != nil
+        let sparseSpaceCount = settings.sparseSpaces.count
         let database = self.database
         let collection = id
         let name = self.name
@@ -199,6 +207,7 @@ public struct Collection: Sendable {
                 var next = try database.readMeta64(Database.MetaKey.nextChunkID, txn)
                 var counters = try store.counters(of: collection, txn)
                 var index = SparseChanges()
+                var learned = LearnedSparseChanges()
                 // Spaces with a dense index get a code for each new vector in this transaction.
                 let models = try spaces.map { try vectorStore.model(collection: collection.rawValue, space: $0.number, txn) }
                 for p in prepared {
@@ -219,6 +228,12 @@ public struct Collection: Sendable {
                             try vectorStore.put(v.values, collection: collection.rawValue, space: spaces[Int(v.space)], chunk: chunk.rawValue, model: models[Int(v.space)], txn)
                         }
                     }
+                    if sparseSpaceCount > 0 {
+                        try learned.remove(result.removed.map(\.rawValue), spaces: sparseSpaceCount, collection: collection.rawValue, database.sparseVectors, txn)
+                        for (chunk, list) in zip(result.assigned, p.sparse) {
+                            for s in list { try learned.add(chunk.rawValue, space: s.space, entries: s.entries, collection: collection.rawValue, database.sparseVectors, txn) }
+                        }
+                    }
                     if ngram {
                         try database.ngramStore.remove(chunks: result.removed.map(\.rawValue), collection: collection.rawValue, txn)
                         try database.ngramStore.add(chunks: result.assigned.map(\.rawValue), collection: collection.rawValue, txn)
@@ -231,6 +246,7 @@ public struct Collection: Sendable {
                     }
                 }
                 try index.apply(sparse, collection: collection.rawValue, txn)
+                try learned.apply(sparse, collection: collection.rawValue, txn)
                 try store.setCounters(counters, of: collection, txn)
                 try database.writeMeta64(next, Database.MetaKey.nextChunkID, txn)
                 return summary
@@ -250,6 +266,7 @@ public struct Collection: Sendable {
             try database.env.write { txn in
                 var counters = try store.counters(of: collection, txn)
                 var deleted = 0
+                var learned = LearnedSparseChanges()
                 let spaceCount = try database.currentSpaces(of: name, txn).count
                 let analyzer = settings.analyzer.analyzer
                 var index = SparseChanges()
@@ -261,6 +278,9 @@ public struct Collection: Sendable {
                     if settings.ngramIndex != nil {
                         try database.ngramStore.remove(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, txn)
                     }
+                    if !settings.sparseSpaces.isEmpty {
+                        try learned.remove(removed.chunkIDs.map(\.rawValue), spaces: settings.sparseSpaces.count, collection: collection.rawValue, database.sparseVectors, txn)
+                    }
                     if settings.textIndex {
                         for (chunk, text) in zip(removed.chunkIDs, texts) {
                             index.remove(chunk.rawValue, Self.termFrequencies(text, analyzer))
@@ -269,6 +289,7 @@ public struct Collection: Sendable {
                     deleted += 1
                 }
                 try index.apply(database.sparseIndex, collection: collection.rawValue, txn)
+                try learned.apply(database.sparseIndex, collection: collection.rawValue, txn)
                 try store.setCounters(counters, of: collection, txn)
                 return deleted
             }
@@ -479,9 +500,47 @@ public struct Collection: Sendable {
             }
             vectors[0] = try check(document.vectors, field: "vectors")
         }
+        // Sparse vectors: a known sparse space, finite non-negative weights, quantized.
+        func checkSparse(_ sparse: [String: [String: Float]], field: String) throws(RAGDBError) -> [(space: UInt16, entries: [(term: String, impact: UInt16)])] {
+            var out: [(space: UInt16, entries: [(term: String, impact: UInt16)])] = []
+            for (name, weights) in sparse.sorted(by: { $0.key < $1.key }) {
+                guard let n = settings.sparseSpaces.firstIndex(where: { $0.name == name }) else {
+                    throw RAGDBError(.invalidInput, "the collection has no sparse space \"\(name)\"", field: "\(field).\(name)", documentID: document.id)
+                }
+                var entries: [(term: String, impact: UInt16)] = []
+                for (term, weight) in weights {
+                    guard weight.isFinite, weight >= 0 else {
+                        throw RAGDBError(.invalidInput, "weight of \"\(term)\" must be finite and not negative", field: "\(field).\(name)", documentID: document.id)
+                    }
+                    guard !term.isEmpty, term.utf8.count <= 255 else {
+                        throw RAGDBError(.invalidInput, "terms must be 1–255 bytes", field: "\(field).\(name)", documentID: document.id)
+                    }
+                    if let q = SparseVectorStore.quantize(weight) { entries.append((term, q)) }
+                }
+                entries.sort { $0.term.utf8.lexicographicallyPrecedes($1.term.utf8) }
+                out.append((UInt16(n), entries))
+            }
+            return out
+        }
+        var sparse: [[(space: UInt16, entries: [(term: String, impact: UInt16)])]] = Array(repeating: [], count: doc.chunks.count)
+        if let inputs = document.chunks {
+            for (i, c) in inputs.enumerated() where !c.sparse.isEmpty { sparse[i] = try checkSparse(c.sparse, field: "chunks[\(i)].sparse") }
+        }
+        if !document.sparse.isEmpty {
+            guard doc.chunks.count == 1 else {
+                throw RAGDBError(.invalidInput, "document sparse vectors need exactly one chunk, the document makes \(doc.chunks.count)", field: "sparse", documentID: document.id)
+            }
+            sparse[0] = try checkSparse(document.sparse, field: "sparse")
+        }
         // The vectors are part of the document's content for upserts, as they will be stored
         // (so that re-importing exported float16 or int8 vectors finds them unchanged).
         var w = [UInt8]()
+        for list in sparse {
+            for s in list {
+                withUnsafeBytes(of: (s.space | 0x8000).littleEndian) { w.append(contentsOf: $0) }
+                for e in s.entries { w.append(contentsOf: e.term.utf8); w.append(0); withUnsafeBytes(of: e.impact.littleEndian) { w.append(contentsOf: $0) } }
+            }
+        }
         for list in vectors {
             for v in list {
                 withUnsafeBytes(of: v.space.littleEndian) { w.append(contentsOf: $0) }
@@ -497,7 +556,9 @@ public struct Collection: Sendable {
         let terms = settings.textIndex
             ? DocumentTerms(doc, analyzer: settings.analyzer.analyzer, chunksFollowTokens: document.chunks == nil)
             : DocumentTerms()
-        return PreparedDocument(document: doc, vectors: vectors, terms: terms)
+        var prepared = PreparedDocument(document: doc, vectors: vectors, terms: terms)
+        prepared.sparse = sparse
+        return prepared
     }
 
     /// Prepares `documents` (validation, chunking, compression) on every core, in order.

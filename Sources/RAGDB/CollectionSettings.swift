@@ -109,6 +109,15 @@ public struct ChunkingSettings: Codable, Sendable, Hashable {
     }
 }
 
+/// A learned sparse space (SPLADE-style term → weight vectors supplied with the chunks),
+/// indexed as quantized impacts for exact top-k dot-product search.
+public struct SparseSpace: Codable, Sendable, Hashable {
+    /// The space's name (`splade`).
+    public var name: String
+    /// Creates a space.
+    public init(name: String) { self.name = name }
+}
+
 /// The n-gram (FM-index) index of a collection's chunk text.
 public struct NgramSettings: Codable, Sendable, Hashable {
     /// How chunk text (and every pattern) is normalised before indexing: `"none"` (bytes as
@@ -155,6 +164,8 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
     public var textIndex = true
     /// Keep an n-gram FM-index of chunk text (`ngram_*` tables); `nil` (the default): none.
     public var ngramIndex: NgramSettings?
+    /// Learned sparse spaces, by distinct name (appended only: a space's number is its index).
+    public var sparseSpaces: [SparseSpace] = []
 
     /// Defaults: no vector spaces, English analyzer, fixed 128/16 chunking, sources kept, a
     /// BM25 text index.
@@ -165,6 +176,7 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         case storeSource = "store_source"
         case textIndex = "text_index"
         case ngramIndex = "ngram_index"
+        case sparseSpaces = "sparse_spaces"
     }
 
     /// Decodes stored settings; a key missing from an older record takes its default, so
@@ -177,6 +189,7 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         storeSource = try c.decodeIfPresent(Bool.self, forKey: .storeSource) ?? true
         textIndex = try c.decodeIfPresent(Bool.self, forKey: .textIndex) ?? true
         ngramIndex = try c.decodeIfPresent(NgramSettings.self, forKey: .ngramIndex)
+        sparseSpaces = try c.decodeIfPresent([SparseSpace].self, forKey: .sparseSpaces) ?? []
     }
 
     /// Throws unless every setting is in range.
@@ -200,6 +213,13 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         guard ["english", "none"].contains(analyzer.stopWords) else {
             throw RAGDBError(.invalidInput, "unknown stop-word list \"\(analyzer.stopWords)\"", field: "analyzer.stop_words")
         }
+        var sparseNames = Set<String>()
+        for (i, s) in sparseSpaces.enumerated() {
+            guard Database.isValidName(s.name), sparseNames.insert(s.name).inserted else {
+                throw RAGDBError(.invalidInput, "sparse space names must be distinct, 1–64 letters, digits, '_', '-' or '.'", field: "sparse_spaces[\(i)].name")
+            }
+        }
+        guard sparseSpaces.count <= 254 else { throw RAGDBError(.invalidInput, "at most 254 sparse spaces", field: "sparse_spaces") }
         if let n = ngramIndex, !["none", "lowercase"].contains(n.normalization) {
             throw RAGDBError(.invalidInput, "unknown n-gram normalization \"\(n.normalization)\" (none or lowercase)", field: "ngram_index.normalization")
         }

@@ -89,7 +89,7 @@ extension Database {
                     checked += try checkNgramIndex(info, txn) { table, entry, detail in report(table, entry, detail) }
                 }
                 // records of collections that do not exist
-                for name in ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames + NgramStore.tableNames {
+                for name in ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames + NgramStore.tableNames + SparseVectorStore.tableNames {
                     guard let table = try env.table(name, create: false) else {
                         report(name, "table", "missing")
                         continue

@@ -43,14 +43,16 @@ public final class Database: Sendable {
     package let chunkStore: ChunkStore
     package let vectorStore: VectorStore
     package let ngramStore: NgramStore
+    package let sparseVectors: SparseVectorStore
     package let sparseIndex: SparseIndex
 
     static let metaTable = "meta"
     static let catalogTable = "collections"
     /// Every table a database of this format version has.
     /// Tables that format version 2 added to version 1 (the dense index).
-    static let tablesAddedInVersion2 = ["dense_models", "dense_codes"] + NgramStore.tableNames
-    static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames + NgramStore.tableNames
+    static let tablesAddedInVersion2 = ["dense_models", "dense_codes"] + NgramStore.tableNames + SparseVectorStore.tableNames
+    static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames
+        + NgramStore.tableNames + SparseVectorStore.tableNames
 
     enum MetaKey {
         static let formatVersion = Array("format_version".utf8)
@@ -134,6 +136,7 @@ public final class Database: Sendable {
         self.vectorStore = VectorStore(tables: tables)
         self.sparseIndex = SparseIndex(tables: tables)
         self.ngramStore = NgramStore(tables: tables)
+        self.sparseVectors = SparseVectorStore(tables: tables)
     }
 
     // MARK: Collections
@@ -258,6 +261,7 @@ public final class Database: Sendable {
                 try vectorStore.drop(collection: info.id, txn)
                 try sparseIndex.drop(collection: info.id, txn)
                 try ngramStore.drop(collection: info.id, txn)
+                try sparseVectors.drop(collection: info.id, txn)
                 try txn.delete(forKey: Array(name.utf8), in: catalog)
                 return true
             }

@@ -52,6 +52,14 @@ public struct RankedChunk: Sendable, Hashable {
     public var dense: Double?
     /// BM25 score, when the sparse stage proposed it.
     public var bm25: Double?
+
+    /// Creates a ranked chunk.
+    public init(chunk: ChunkID, score: Double, dense: Double? = nil, bm25: Double? = nil) {
+        self.chunk = chunk
+        self.score = score
+        self.dense = dense
+        self.bm25 = bm25
+    }
 }
 
 /// How a hybrid plan combines the sparse and the dense scores of its candidates.

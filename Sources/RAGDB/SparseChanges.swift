@@ -160,3 +160,45 @@ struct SparseChanges {
         }
     }
 }
+
+/// The learned-sparse changes of one write transaction, per sparse space: each chunk's
+/// entries are stored (`sparse_vectors`) as they come, and the postings are applied to the
+/// space's impact field at the end, removals first.
+struct LearnedSparseChanges {
+    private var adds: [UInt16: [String: [Posting]]] = [:]
+    private var addedChunks: [UInt16: Int] = [:]
+    private var removes: [UInt16: [String: [UInt64]]] = [:]
+    private var removedChunks: [UInt16: Int] = [:]
+
+    /// Stores the sparse vector of new chunk `chunk` in `space` and queues its postings.
+    mutating func add(_ chunk: UInt64, space: UInt16, entries: [(term: String, impact: UInt16)], collection: UInt32,
+                      _ store: SparseVectorStore, _ txn: borrowing WriteTransaction) throws {
+        try store.put(entries, collection: collection, space: space, chunk: chunk, txn)
+        for e in entries { adds[space, default: [:]][e.term, default: []].append(Posting(chunk: chunk, tf: UInt32(e.impact), length: 0)) }
+        addedChunks[space, default: 0] += 1
+    }
+
+    /// Deletes the sparse vectors of removed chunks in every one of `spaces` spaces and queues
+    /// the removal of their postings.
+    mutating func remove(_ chunks: [UInt64], spaces: Int, collection: UInt32, _ store: SparseVectorStore, _ txn: borrowing WriteTransaction) throws {
+        for c in chunks {
+            for s in 0..<spaces {
+                let space = UInt16(s)
+                guard let entries = try store.entries(collection: collection, space: space, chunk: c, txn) else { continue }
+                for e in entries { removes[space, default: [:]][e.term, default: []].append(c) }
+                removedChunks[space, default: 0] += 1
+                try store.delete(collection: collection, space: space, chunk: c, txn)
+            }
+        }
+    }
+
+    /// Applies the queued postings to the sparse index, removals first.
+    func apply(_ index: SparseIndex, collection: UInt32, _ txn: borrowing WriteTransaction) throws {
+        for (space, byTerm) in removes {
+            try index.remove(byTerm, chunks: removedChunks[space] ?? 0, length: 0, collection: collection, field: SparseVectorStore.field(ofSpace: space), txn)
+        }
+        for (space, byTerm) in adds {
+            try index.add(byTerm, chunks: addedChunks[space] ?? 0, length: 0, collection: collection, field: SparseVectorStore.field(ofSpace: space), txn)
+        }
+    }
+}

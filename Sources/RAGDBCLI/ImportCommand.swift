@@ -86,6 +86,9 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Declare a vector space: NAME:DIMS[:cosine|dot|l2[:float32|float16|int8]] (repeatable).", valueName: "space"))
     var space: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Declare a learned sparse space (JSONL \"sparse\": {NAME: {term: weight}}) when the collection is created (repeatable).", valueName: "name"))
+    var sparseSpace: [String] = []
+
     @Option(name: .long, help: "Stored element type of spaces created for --vectors: float32, float16 or int8.")
     var vectorType = "float32"
 
@@ -135,6 +138,7 @@ struct ImportCommand: ParsableCommand {
         options.dryRun = dryRun
         options.newCollectionSettings.textIndex = !noTextIndex
         if let ngramIndex { options.newCollectionSettings.ngramIndex = NgramSettings(normalization: ngramIndex) }
+        options.newCollectionSettings.sparseSpaces = sparseSpace.map { SparseSpace(name: $0) }
         options.csv.idColumn = idColumn
         options.csv.textColumn = textColumn
         options.csv.titleColumn = titleColumn

@@ -59,8 +59,14 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .long, help: "Top-k method: accumulate, maxscore or exhaustive (all exact; they differ in speed).")
     var method = "accumulate"
 
-    @Option(name: .long, help: "text, dense or hybrid (default: text, or dense when a query vector is given).")
+    @Option(name: .long, help: "text, dense, hybrid or sparse (default: text, dense when a query vector is given, sparse with --sparse).")
     var mode: String?
+
+    @Option(name: .long, help: "Sparse mode: the query's learned sparse vector, a JSON object {\"term\": weight}.")
+    var sparse: String?
+
+    @Option(name: .long, help: "Sparse mode: the sparse space (default: the collection's only one).")
+    var sparseSpace: String?
 
     @Option(name: .long, help: "The vector space for dense and hybrid modes (default: the collection's only space).")
     var space: String?
@@ -99,12 +105,12 @@ struct SearchCommand: ParsableCommand {
     var timing = false
 
     func validate() throws {
-        guard (text != nil || vector != nil) != (queries != nil) else { throw ValidationError("give either --text and/or --vector, or --queries") }
+        guard (text != nil || vector != nil || sparse != nil) != (queries != nil) else { throw ValidationError("give either --text, --vector and/or --sparse, or --queries") }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         guard k1 >= 0, (0...1).contains(b) else { throw ValidationError("--k1 must be at least 0 and --b between 0 and 1") }
         guard vector == nil || queries == nil else { throw ValidationError("--vector goes with --text; use --query-vectors with --queries") }
         guard queryVectors == nil || queries != nil else { throw ValidationError("--query-vectors needs --queries") }
-        if let mode, !["text", "dense", "hybrid"].contains(mode) { throw ValidationError("--mode must be text, dense or hybrid, not '\(mode)'") }
+        if let mode, !["text", "dense", "hybrid", "sparse"].contains(mode) { throw ValidationError("--mode must be text, dense, hybrid or sparse, not '\(mode)'") }
         guard ["rrf", "weighted", "dense"].contains(fusion) else { throw ValidationError("--fusion must be rrf, weighted or dense, not '\(fusion)'") }
         guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be between 0 and 1") }
         if let candidates, candidates < 1 { throw ValidationError("--candidates must be at least 1") }
@@ -124,15 +130,23 @@ struct SearchCommand: ParsableCommand {
         let db = try openExisting(database)
         let c = try db.collection(collection)
         let hasVectors = vector != nil || queryVectors != nil
-        let mode = self.mode ?? (hasVectors ? "dense" : "text")
-        if mode != "text" && !hasVectors {
+        let mode = self.mode ?? (sparse != nil ? "sparse" : hasVectors ? "dense" : "text")
+        if mode != "text" && mode != "sparse" && !hasVectors {
             throw ValidationError("--mode \(mode) needs a query vector: --vector, or --query-vectors with --queries")
         }
         let searchMethod: TextIndex.Method = try choice(method, "--method") ?? .accumulate
         let loadStart = Date()
-        let textIndex = mode == "dense" ? nil : try c.loadTextIndex(k1: k1, b: b)
+        let textIndex = mode == "dense" || mode == "sparse" ? nil : try c.loadTextIndex(k1: k1, b: b)
+        var sparseIndex: LearnedSparseIndex?
+        if mode == "sparse" {
+            let names = c.settings.sparseSpaces.map(\.name)
+            guard let name = sparseSpace ?? (names.count == 1 ? names[0] : nil) else {
+                throw ValidationError(names.isEmpty ? "collection \"\(collection)\" has no sparse space" : "give --sparse-space (one of: \(names.joined(separator: ", ")))")
+            }
+            sparseIndex = try c.loadSparseIndex(space: name)
+        }
         let denseIndex: DenseIndex?
-        if mode == "text" {
+        if mode == "text" || mode == "sparse" {
             denseIndex = nil
         } else {
             let names = c.settings.spaces.map(\.name)
@@ -152,8 +166,12 @@ struct SearchCommand: ParsableCommand {
             }
             return hits
         }
+        var sparseQuery: [String: Float] = [:]
         func hits(_ q: String, _ v: [Float]?) throws -> [Hit] {
             switch mode {
+            case "sparse":
+                let found = sparseIndex!.search(sparseQuery, k: k)
+                return try withText(found.map { RankedChunk(chunk: $0.chunk, score: $0.score, dense: nil, bm25: nil) }, sparseIndex!.documentID(of:))
             case "dense":
                 let (r, plan) = try c.searchDense(v!, in: denseIndex!, k: k, candidates: candidates, probes: probes, exact: exact)
                 lastPlan = plan
@@ -172,7 +190,17 @@ struct SearchCommand: ParsableCommand {
                 return try c.search(q, k: k, in: index).map { Hit(chunk: $0.chunk.id.rawValue, doc: $0.documentID, score: $0.score, text: $0.chunk.text) }
             }
         }
-        if text != nil || vector != nil {
+        func parseSparse(_ obj: Any?) throws -> [String: Float] {
+            guard let obj else { return [:] }
+            guard let dict = obj as? [String: NSNumber], dict.values.allSatisfy({ $0.floatValue.isFinite && $0.floatValue >= 0 }) else {
+                throw ValidationError("a sparse query is a JSON object {\"term\": weight} with finite weights ≥ 0")
+            }
+            return dict.mapValues { $0.floatValue }
+        }
+        if let sparse {
+            sparseQuery = try parseSparse(try? JSONSerialization.jsonObject(with: Data(sparse.utf8)))
+        }
+        if text != nil || vector != nil || sparse != nil {
             var v: [Float]?
             if let vector {
                 guard let parsed = try? JSONSerialization.jsonObject(with: Data(vector.utf8)) as? [NSNumber] else {
@@ -236,7 +264,12 @@ struct SearchCommand: ParsableCommand {
             if let s = obj["id"] as? String { id = s } else if let i = obj["id"] as? Int { id = String(i) } else {
                 throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"id\": missing or not a string", exit: RAGDBExit.badInput)
             }
-            guard let q = obj["text"] as? String ?? (mode == "dense" ? "" : nil) else {
+            if mode == "sparse" {
+                do { sparseQuery = try parseSparse(obj["sparse"] ?? [String: NSNumber]()) } catch {
+                    throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"sparse\": an object {term: weight} with finite weights ≥ 0", exit: RAGDBExit.badInput)
+                }
+            }
+            guard let q = obj["text"] as? String ?? (mode == "dense" || mode == "sparse" ? "" : nil) else {
                 throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"text\": missing or not a string", exit: RAGDBExit.badInput)
             }
             let t0 = DispatchTime.now().uptimeNanoseconds

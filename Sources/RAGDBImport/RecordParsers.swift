@@ -56,10 +56,11 @@ enum JSONLParser {
                 }
                 var tokens: UInt32?
                 if case .int(let t)? = c["token_count"], t >= 0, t <= Int64(UInt32.max) { tokens = UInt32(t) }
-                list.append(ChunkInput(text: text, span: span, tokenCount: tokens,
+                var chunk = ChunkInput(text: text, span: span, tokenCount: tokens,
                                        metadata: try metadataFrom(c["metadata"], field: "chunks[\(i)].metadata", fail),
-                                       vectors: try denseFrom(c["dense"], field: "chunks[\(i)].dense", fail)))
-                if c["sparse"] != nil { throw fail(.badField, "chunks[\(i)].sparse", "sparse vectors are not supported by this ragdb yet") }
+                                       vectors: try denseFrom(c["dense"], field: "chunks[\(i)].dense", fail))
+                chunk.sparse = try sparseFrom(c["sparse"], field: "chunks[\(i)].sparse", fail)
+                list.append(chunk)
             }
             chunks = list
         }
@@ -71,9 +72,36 @@ enum JSONLParser {
             text = chunks.map(\.text).joined(separator: "\n\n")
         case let other?: throw fail(.badField, "text", "expected a string, found \(other.kind)")
         }
-        if obj["sparse"] != nil { throw fail(.badField, "sparse", "sparse vectors are not supported by this ragdb yet") }
-        return DocumentInput(id: id, title: title, text: text, metadata: metadata, chunks: chunks,
-                             vectors: try denseFrom(obj["dense"], field: "dense", fail))
+        var document = DocumentInput(id: id, title: title, text: text, metadata: metadata, chunks: chunks,
+                                     vectors: try denseFrom(obj["dense"], field: "dense", fail))
+        document.sparse = try sparseFrom(obj["sparse"], field: "sparse", fail)
+        return document
+    }
+
+    /// `{"space": {"term": weight}}` → sparse vectors by space name; weights must be finite
+    /// and not negative.
+    static func sparseFrom(
+        _ value: JSONValue?, field: String, _ fail: (ImportError.Code, String?, String) -> ImportError
+    ) throws(ImportError) -> [String: [String: Float]] {
+        guard let value, value != .null else { return [:] }
+        guard case .object(let obj) = value else { throw fail(.badVector, field, "expected an object of space name to {term: weight}, found \(value.kind)") }
+        var out: [String: [String: Float]] = [:]
+        for (space, v) in obj {
+            guard case .object(let terms) = v else { throw fail(.badVector, "\(field).\(space)", "expected an object of term to weight, found \(v.kind)") }
+            var weights: [String: Float] = [:]
+            for (term, w) in terms {
+                let f: Float
+                switch w {
+                case .int(let n): f = Float(n)
+                case .double(let d): f = Float(d)
+                default: throw fail(.badVector, "\(field).\(space)", "weight of \"\(term)\" is a \(w.kind), not a number")
+                }
+                guard f.isFinite, f >= 0 else { throw fail(.badVector, "\(field).\(space)", "weight of \"\(term)\" must be finite and not negative") }
+                weights[term] = f
+            }
+            out[space] = weights
+        }
+        return out
     }
 
     /// `{"space": [numbers]}` → vectors by space name; numbers must be finite as floats.

@@ -76,7 +76,8 @@ public enum PostingBlock {
                 guard k == 0 || delta > 0 else { throw bad("chunk ids out of order") }
                 chunk &+= delta
                 let tf = try varint(), length = try varint()
-                guard tf >= 1, tf <= UInt64(UInt32.max), length >= tf, length <= UInt64(UInt32.max) else { throw bad("tf \(tf) / length \(length)") }
+                // Length 0: an impact posting of a learned sparse field (no length).
+                guard tf >= 1, tf <= UInt64(UInt32.max), length >= tf || length == 0, length <= UInt64(UInt32.max) else { throw bad("tf \(tf) / length \(length)") }
                 out.append(Posting(chunk: chunk, tf: UInt32(tf), length: UInt32(length)))
             }
             guard i == p.count else { throw bad("trailing bytes") }

@@ -45,7 +45,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             let colls = try #require(stats["collections"] as? [[String: Any]])
             #expect(colls.count == 1 && colls[0]["name"] as? String == "docs" && colls[0]["documents"] as? Int == 50 && colls[0]["chunks"] as? Int == 50)
             let tables = try #require(stats["tables"] as? [[String: Any]]).compactMap { $0["name"] as? String }
-            #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters", "vectors", "sparse_terms", "sparse_postings", "sparse_stats", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending"])
+            #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters", "vectors", "sparse_terms", "sparse_postings", "sparse_stats", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending", "sparse_vectors"])
 
             r = try runRAGDB(["collections", db, "--json"])
             #expect(r.stdout.contains(#""name":"docs""#))
@@ -419,6 +419,30 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             #expect(try runRAGDB(["check", db]).status == 0)
             let none = try runRAGDB(["ngram", "count", db, "--collection", "missing", "x"])
             #expect(none.status == 66)
+        }
+    }
+}
+
+@Suite struct SparseCLITests {
+    @Test("JSONL sparse vectors import into a declared sparse space; search --sparse ranks by impact dot product")
+    func importAndSearch() throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            try Data("""
+                {"id": "a", "text": "copy on write trees", "sparse": {"splade": {"copy": 1.5, "tree": 1.1}}}
+                {"id": "b", "chunks": [{"text": "compressed", "sparse": {"splade": {"compress": 2}}}, {"text": "tree pages", "sparse": {"splade": {"tree": 0.5, "page": 1.3}}}]}
+
+                """.utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            let r = try runRAGDB(["import", db, "--collection", "c", "--chunker", "none", "--sparse-space", "splade", dir + "/in.jsonl"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let out = try runRAGDB(["search", db, "--collection", "c", "--sparse", "{\"tree\": 1, \"page\": 0.5}", "--json", "--no-text"])
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
+            let results = try #require(obj["results"] as? [[String: Any]])
+            #expect(results.map { $0["doc"] as? String } == ["b", "a"])
+            #expect(abs((results[0]["score"] as? Double ?? 0) - (128.0 + 0.5 * 333) / 256) < 1e-9)
+            try Data(#"{"id": "x", "text": "t", "sparse": {"splade": {"t": -2}}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
+            let bad = try runRAGDB(["import", db, "--collection", "c", dir + "/bad.jsonl"])
+            #expect(bad.status == 65 && bad.stderr.contains("bad.jsonl:1") && bad.stderr.contains("sparse.splade"), "\(bad.stderr)")
         }
     }
 }

@@ -2,6 +2,7 @@ import RAGDBChunks
 import RAGDBStorage
 import RAGDBVector
 import RAGDBNgram
+import RAGDBSparse
 
 /// Sizes of one collection.
 public struct CollectionStatistics: Sendable, Hashable, Codable {
@@ -27,11 +28,14 @@ public struct CollectionStatistics: Sendable, Hashable, Codable {
     public var denseIndexes: [DenseIndexStatistics] = []
     /// The n-gram FM-index, when the collection keeps one.
     public var ngramIndex: NgramIndexStatistics?
+    /// The impact index of each learned sparse space.
+    public var sparseIndexes: [SparseIndexStatistics] = []
 
     enum CodingKeys: String, CodingKey {
         case name, id, documents, chunks, spaces
         case denseIndexes = "dense_indexes"
         case ngramIndex = "ngram_index"
+        case sparseIndexes = "sparse_indexes"
         case textIndex = "text_index"
         case textBytes = "text_bytes"
         case storedChunkBytes = "stored_chunk_bytes"
@@ -71,6 +75,23 @@ public struct DenseIndexStatistics: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case space, codes, lists, vectors
+        case residentBytes = "resident_bytes"
+    }
+}
+
+/// Sizes of a learned sparse space's impact index.
+public struct SparseIndexStatistics: Sendable, Hashable, Codable {
+    /// The sparse space.
+    public var space: String
+    /// Distinct terms.
+    public var terms: Int
+    /// Postings.
+    public var postings: Int
+    /// Bytes the index takes in memory once loaded (`Collection.loadSparseIndex`).
+    public var residentBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case space, terms, postings
         case residentBytes = "resident_bytes"
     }
 }
@@ -175,6 +196,10 @@ extension Database {
                         stats.denseIndexes.append(DenseIndexStatistics(
                             space: space.name, codes: m.kind.name, lists: m.lists, vectors: n,
                             residentBytes: n * (m.codeBytes + 12) + (m.lists + 1) * 8 + m.residentBytes))
+                    }
+                    for (i, space) in c.settings.sparseSpaces.enumerated() {
+                        let s = try sparseIndex.size(collection: c.id.rawValue, field: SparseVectorStore.field(ofSpace: UInt16(i)), txn)
+                        stats.sparseIndexes.append(SparseIndexStatistics(space: space.name, terms: s.terms, postings: s.postings, residentBytes: s.residentBytes))
                     }
                     if c.settings.ngramIndex != nil {
                         let n = try ngramStore.counts(collection: c.id.rawValue, txn)

@@ -303,6 +303,42 @@ extension Collection {
         return (fused, plan)
     }
 
+    /// Hybrid search with a learned sparse space as the coarse stage: the space's impact index
+    /// (in memory) proposes `candidates` chunks for `sparse`, exact dense similarity rescores
+    /// them from the disk-resident vectors, and `fusion` combines the two (the `bm25` field of
+    /// the results holds the sparse score).
+    ///
+    /// - Complexity: one impact search, `candidates` B-tree look-ups and SIMD passes.
+    public func searchHybrid(
+        sparse: [String: Float], sparseIndex: LearnedSparseIndex, vector: [Float], denseIndex: DenseIndex, k: Int,
+        candidates: Int = 100, fusion: Fusion = .reciprocalRank(k: 60)
+    ) throws(RAGDBError) -> (results: [RankedChunk], plan: [PlanStage]) {
+        try checkQuery(vector, denseIndex, k: k)
+        let n = max(k, candidates)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let proposed = sparseIndex.search(sparse, k: n)
+        var ss = DenseStageStatistics()
+        ss.produced = proposed.count
+        var plan = [PlanStage("learned-sparse", "space \(sparseIndex.spaceName), \(sparse.count) query terms, keep \(n)", input: 0, ss, since: t0)]
+        let store = database.vectorStore
+        let collection = id.rawValue
+        let space = denseIndex.space
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        let (verified, vs) = try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                try store.verify(vector, chunks: proposed.map(\.chunk.rawValue), k: proposed.count, collection: collection, space: space, txn)
+            }
+        }
+        plan.append(PlanStage("verify", "exact \(space.metric) on stored \(space.elementType) vectors", input: proposed.count, vs, since: t1))
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        let fused = Self.fuse(sparse: proposed.map { ($0.chunk.rawValue, $0.score) }, dense: verified.map { ($0.chunk, Double($0.score)) }, k: k, fusion: fusion)
+        var fs = DenseStageStatistics()
+        fs.scored = proposed.count
+        fs.produced = fused.count
+        plan.append(PlanStage("fuse", fusion.description, input: proposed.count, fs, since: t2))
+        return (fused, plan)
+    }
+
     /// Combines a sparse and a dense ranking of the same candidates (each best first).
     static func fuse(sparse: [(UInt64, Double)], dense: [(UInt64, Double)], k: Int, fusion: Fusion) -> [RankedChunk] {
         var bm25: [UInt64: (score: Double, rank: Int)] = [:]

@@ -17,8 +17,11 @@ struct SearchCommand: ParsableCommand {
             --mode dense (the default with a vector): the space's in-memory codes propose \\
             --candidates chunks from --probes IVF lists and exact similarity on the stored \\
             vectors picks the best k (--exact scores every stored vector instead).
-            --mode hybrid: BM25 proposes --candidates chunks, exact dense similarity rescores \\
-            them, and --fusion combines the two (rrf, weighted with --alpha, or dense).
+            --mode hybrid: BM25 (or, with --sparse, the learned sparse space) proposes \\
+            --candidates chunks, exact dense similarity rescores them, and --fusion combines \\
+            the two (rrf, weighted with --alpha, or dense).
+            --mode sparse (the default with --sparse): exact top-k of the learned sparse \\
+            dot product.
             --explain prints the executed plan: each stage's candidates, bytes read and time.
 
             Query vectors: --vector '[0.1, ...]' for one query; --query-vectors FILE.npy for \\
@@ -136,9 +139,11 @@ struct SearchCommand: ParsableCommand {
         }
         let searchMethod: TextIndex.Method = try choice(method, "--method") ?? .accumulate
         let loadStart = Date()
-        let textIndex = mode == "dense" || mode == "sparse" ? nil : try c.loadTextIndex(k1: k1, b: b)
+        // Hybrid with --sparse: the learned sparse space proposes, not BM25.
+        let learnedHybrid = mode == "hybrid" && sparse != nil
+        let textIndex = mode == "dense" || mode == "sparse" || learnedHybrid ? nil : try c.loadTextIndex(k1: k1, b: b)
         var sparseIndex: LearnedSparseIndex?
-        if mode == "sparse" {
+        if mode == "sparse" || learnedHybrid {
             let names = c.settings.sparseSpaces.map(\.name)
             guard let name = sparseSpace ?? (names.count == 1 ? names[0] : nil) else {
                 throw ValidationError(names.isEmpty ? "collection \"\(collection)\" has no sparse space" : "give --sparse-space (one of: \(names.joined(separator: ", ")))")
@@ -177,8 +182,11 @@ struct SearchCommand: ParsableCommand {
                 lastPlan = plan
                 return try withText(r, denseIndex!.documentID(of:))
             case "hybrid":
-                let (r, plan) = try c.searchHybrid(text: q, vector: v!, textIndex: textIndex!, denseIndex: denseIndex!, k: k,
-                                                   candidates: candidates ?? 100, fusion: fusionChoice)
+                let (r, plan) = learnedHybrid
+                    ? try c.searchHybrid(sparse: sparseQuery, sparseIndex: sparseIndex!, vector: v!, denseIndex: denseIndex!, k: k,
+                                         candidates: candidates ?? 100, fusion: fusionChoice)
+                    : try c.searchHybrid(text: q, vector: v!, textIndex: textIndex!, denseIndex: denseIndex!, k: k,
+                                         candidates: candidates ?? 100, fusion: fusionChoice)
                 lastPlan = plan
                 return try withText(r, denseIndex!.documentID(of:))
             default:

@@ -443,6 +443,10 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             let stats = try #require(try JSONSerialization.jsonObject(with: Data(try runRAGDB(["stats", db, "--json"]).stdout.utf8)) as? [String: Any])
             let sparse = ((stats["collections"] as? [[String: Any]])?.first?["sparse_indexes"] as? [[String: Any]])?.first
             #expect(sparse?["space"] as? String == "splade" && sparse?["postings"] as? Int == 5 && sparse?["terms"] as? Int == 4)
+            // Hybrid: the learned sparse space proposes, and the plan says so.
+            let hybridOut = try runRAGDB(["search", db, "--collection", "c", "--mode", "hybrid", "--sparse", "{\"tree\": 1}", "--vector", "[1]",
+                                          "--json", "--explain"])
+            #expect(hybridOut.status != 0 && hybridOut.stderr.contains("vector space"), "no dense space: \(hybridOut.stderr)")
             try Data(#"{"id": "x", "text": "t", "sparse": {"splade": {"t": -2}}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
             let bad = try runRAGDB(["import", db, "--collection", "c", dir + "/bad.jsonl"])
             #expect(bad.status == 65 && bad.stderr.contains("bad.jsonl:1") && bad.stderr.contains("sparse.splade"), "\(bad.stderr)")

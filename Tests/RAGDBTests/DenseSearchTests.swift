@@ -164,4 +164,27 @@ import Testing
             #expect(throws: RAGDBError.self) { try c.searchHybrid(text: "lmdb", vector: [1], textIndex: text, denseIndex: dense, k: 3) }
         }
     }
+
+    @Test("hybrid plan with a learned sparse space as the coarse stage")
+    func hybridLearnedSparse() throws {
+        try withTemporaryDirectory { dir in
+            var settings = CollectionSettings()
+            settings.spaces = [VectorSpace(name: "v", dimensions: 2)]
+            settings.sparseSpaces = [SparseSpace(name: "s")]
+            settings.chunking = ChunkingSettings(strategy: .none, size: 128, overlap: 0)
+            let c = try Database.open(at: dir + "/db").createCollection("c", settings: settings)
+            func doc(_ id: String, _ v: [Float], _ s: [String: Float]) -> DocumentInput {
+                var d = DocumentInput(id: id, text: id, vectors: ["v": v])
+                d.sparse = ["s": s]
+                return d
+            }
+            try c.insert([doc("a", [1, 0], ["tree": 2]), doc("b", [0, 1], ["tree": 1, "page": 1]), doc("c", [1, 0.01], ["other": 3])])
+            let sparse = try c.loadSparseIndex(space: "s"), dense = try c.loadDenseIndex(space: "v")
+            let (results, plan) = try c.searchHybrid(sparse: ["tree": 1], sparseIndex: sparse, vector: [0, 1], denseIndex: dense, k: 3, fusion: .dense)
+            // "c" is never proposed; among a and b the dense score decides.
+            #expect(results.map { dense.documentID(of: $0.chunk)! } == ["b", "a"])
+            #expect(plan.map(\.op) == ["learned-sparse", "verify", "fuse"] && plan[1].vectorBytesRead == 2 * 8)
+            #expect(results[1].bm25 == 2 && results[0].bm25 == 1)
+        }
+    }
 }

@@ -284,22 +284,7 @@ extension Collection {
         var ss = DenseStageStatistics()
         ss.produced = sparse.count
         var plan = [PlanStage("bm25", "k1 \(textIndex.k1), b \(textIndex.b), keep \(n)", input: 0, ss, since: t0)]
-        let store = database.vectorStore
-        let collection = id.rawValue
-        let space = denseIndex.space
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        let (verified, vs) = try rethrowingAsRAGDB {
-            try database.env.read { txn in
-                try store.verify(vector, chunks: sparse.map(\.chunk.rawValue), k: sparse.count, collection: collection, space: space, txn)
-            }
-        }
-        plan.append(PlanStage("verify", "exact \(space.metric) on stored \(space.elementType) vectors", input: sparse.count, vs, since: t1))
-        let t2 = DispatchTime.now().uptimeNanoseconds
-        let fused = Self.fuse(sparse: sparse.map { ($0.chunk.rawValue, $0.score) }, dense: verified.map { ($0.chunk, Double($0.score)) }, k: k, fusion: fusion)
-        var fs = DenseStageStatistics()
-        fs.scored = sparse.count
-        fs.produced = fused.count
-        plan.append(PlanStage("fuse", fusion.description, input: sparse.count, fs, since: t2))
+        let fused = try verifyAndFuse(sparse.map { ($0.chunk.rawValue, $0.score) }, vector: vector, denseIndex: denseIndex, k: k, fusion: fusion, plan: &plan)
         return (fused, plan)
     }
 
@@ -320,23 +305,34 @@ extension Collection {
         var ss = DenseStageStatistics()
         ss.produced = proposed.count
         var plan = [PlanStage("learned-sparse", "space \(sparseIndex.spaceName), \(sparse.count) query terms, keep \(n)", input: 0, ss, since: t0)]
+        let fused = try verifyAndFuse(proposed.map { ($0.chunk.rawValue, $0.score) }, vector: vector, denseIndex: denseIndex, k: k, fusion: fusion, plan: &plan)
+        return (fused, plan)
+    }
+
+    /// The shared tail of hybrid plans: exact dense similarity of the `proposed` candidates
+    /// (best first, with their sparse scores) from the disk-resident vectors, then `fusion`;
+    /// appends the verify and fuse stages to `plan`.
+    private func verifyAndFuse(
+        _ proposed: [(chunk: UInt64, score: Double)], vector: [Float], denseIndex: DenseIndex, k: Int, fusion: Fusion,
+        plan: inout [PlanStage]
+    ) throws(RAGDBError) -> [RankedChunk] {
         let store = database.vectorStore
         let collection = id.rawValue
         let space = denseIndex.space
         let t1 = DispatchTime.now().uptimeNanoseconds
         let (verified, vs) = try rethrowingAsRAGDB {
             try database.env.read { txn in
-                try store.verify(vector, chunks: proposed.map(\.chunk.rawValue), k: proposed.count, collection: collection, space: space, txn)
+                try store.verify(vector, chunks: proposed.map(\.chunk), k: proposed.count, collection: collection, space: space, txn)
             }
         }
         plan.append(PlanStage("verify", "exact \(space.metric) on stored \(space.elementType) vectors", input: proposed.count, vs, since: t1))
         let t2 = DispatchTime.now().uptimeNanoseconds
-        let fused = Self.fuse(sparse: proposed.map { ($0.chunk.rawValue, $0.score) }, dense: verified.map { ($0.chunk, Double($0.score)) }, k: k, fusion: fusion)
+        let fused = Self.fuse(sparse: proposed, dense: verified.map { ($0.chunk, Double($0.score)) }, k: k, fusion: fusion)
         var fs = DenseStageStatistics()
         fs.scored = proposed.count
         fs.produced = fused.count
         plan.append(PlanStage("fuse", fusion.description, input: proposed.count, fs, since: t2))
-        return (fused, plan)
+        return fused
     }
 
     /// Combines a sparse and a dense ranking of the same candidates (each best first).

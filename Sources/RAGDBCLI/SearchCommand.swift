@@ -24,8 +24,9 @@ struct SearchCommand: ParsableCommand {
             dot product.
             --explain prints the executed plan: each stage's candidates, bytes read and time.
 
-            Query vectors: --vector '[0.1, ...]' for one query; --query-vectors FILE.npy for \\
-            a batch, one row per line of the queries file.
+            --mode ann is dense; --mode exact is dense with --exact.
+            Query vectors: --vector '[0.1, ...]' or --vector @FILE.npy:ROW for one query; in a \\
+            batch, a "vector" field per line or --query-vectors FILE.npy, one row per line.
 
             Batch mode reads JSONL lines {"id", "text"} and writes one JSON line per query: \\
             {"query_id", "results": [{"chunk", "doc", "score", "text"}]}, "doc" being the \\
@@ -74,7 +75,7 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .long, help: "The vector space for dense and hybrid modes (default: the collection's only space).")
     var space: String?
 
-    @Option(name: .long, help: "The query vector, as a JSON array of numbers.")
+    @Option(name: .long, help: "The query vector: a JSON array of numbers, or @FILE.npy:ROW (0-based).")
     var vector: String?
 
     @Option(name: .long, help: "Batch mode: a .npy file of query vectors, one row per line of --queries.")
@@ -113,7 +114,9 @@ struct SearchCommand: ParsableCommand {
         guard k1 >= 0, (0...1).contains(b) else { throw ValidationError("--k1 must be at least 0 and --b between 0 and 1") }
         guard vector == nil || queries == nil else { throw ValidationError("--vector goes with --text; use --query-vectors with --queries") }
         guard queryVectors == nil || queries != nil else { throw ValidationError("--query-vectors needs --queries") }
-        if let mode, !["text", "dense", "hybrid", "sparse"].contains(mode) { throw ValidationError("--mode must be text, dense, hybrid or sparse, not '\(mode)'") }
+        if let mode, !["text", "dense", "ann", "exact", "hybrid", "sparse"].contains(mode) {
+            throw ValidationError("--mode must be text, dense (or ann), exact, hybrid or sparse, not '\(mode)'")
+        }
         guard ["rrf", "weighted", "dense"].contains(fusion) else { throw ValidationError("--fusion must be rrf, weighted or dense, not '\(fusion)'") }
         guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be between 0 and 1") }
         if let candidates, candidates < 1 { throw ValidationError("--candidates must be at least 1") }
@@ -133,8 +136,11 @@ struct SearchCommand: ParsableCommand {
         let db = try openExisting(database)
         let c = try db.collection(collection)
         let hasVectors = vector != nil || queryVectors != nil
-        let mode = self.mode ?? (sparse != nil ? "sparse" : hasVectors ? "dense" : "text")
-        if mode != "text" && mode != "sparse" && !hasVectors {
+        var mode = self.mode ?? (sparse != nil ? "sparse" : hasVectors ? "dense" : "text")
+        // exact: every stored vector; ann (= dense): codes, then verification.
+        let exactScan = exact || mode == "exact"
+        if mode == "exact" || mode == "ann" { mode = "dense" }
+        if mode != "text" && mode != "sparse" && !hasVectors && queries == nil {
             throw ValidationError("--mode \(mode) needs a query vector: --vector, or --query-vectors with --queries")
         }
         let searchMethod: TextIndex.Method = try choice(method, "--method") ?? .accumulate
@@ -178,7 +184,7 @@ struct SearchCommand: ParsableCommand {
                 let found = sparseIndex!.search(sparseQuery, k: k)
                 return try withText(found.map { RankedChunk(chunk: $0.chunk, score: $0.score, dense: nil, bm25: nil) }, sparseIndex!.documentID(of:))
             case "dense":
-                let (r, plan) = try c.searchDense(v!, in: denseIndex!, k: k, candidates: candidates, probes: probes, exact: exact)
+                let (r, plan) = try c.searchDense(v!, in: denseIndex!, k: k, candidates: candidates, probes: probes, exact: exactScan)
                 lastPlan = plan
                 return try withText(r, denseIndex!.documentID(of:))
             case "hybrid":
@@ -210,9 +216,23 @@ struct SearchCommand: ParsableCommand {
         }
         if text != nil || vector != nil || sparse != nil {
             var v: [Float]?
-            if let vector {
+            if let vector, vector.hasPrefix("@") {
+                // @FILE.npy:ROW — one row of a .npy file (0-based).
+                guard let colon = vector.lastIndex(of: ":"), let r = Int(vector[vector.index(after: colon)...]), r >= 0 else {
+                    throw ValidationError("--vector @FILE.npy:ROW needs a row number, not '\(vector)'")
+                }
+                let file = String(vector[vector.index(after: vector.startIndex)..<colon])
+                let rows: [[Float]]
+                do { rows = try NpyMatrix.read(path: file).rows } catch {
+                    throw CLIError(code: "search.bad_vectors", message: "\(error)", exit: RAGDBExit.badInput)
+                }
+                guard r < rows.count else {
+                    throw CLIError(code: "search.bad_vectors", message: "\(file): row \(r) asked for, \(rows.count) rows", exit: RAGDBExit.badInput)
+                }
+                v = rows[r]
+            } else if let vector {
                 guard let parsed = try? JSONSerialization.jsonObject(with: Data(vector.utf8)) as? [NSNumber] else {
-                    throw ValidationError("--vector must be a JSON array of numbers")
+                    throw ValidationError("--vector must be a JSON array of numbers, or @FILE.npy:ROW")
                 }
                 v = parsed.map { $0.floatValue }
             }
@@ -280,8 +300,19 @@ struct SearchCommand: ParsableCommand {
             guard let q = obj["text"] as? String ?? (mode == "dense" || mode == "sparse" ? "" : nil) else {
                 throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"text\": missing or not a string", exit: RAGDBExit.badInput)
             }
+            // The line's own "vector" field, else the aligned row of --query-vectors.
+            var lineVector = vectors?[row]
+            if let raw = obj["vector"] {
+                guard let numbers = raw as? [NSNumber] else {
+                    throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"vector\": not an array of numbers", exit: RAGDBExit.badInput)
+                }
+                lineVector = numbers.map { $0.floatValue }
+            }
+            if (mode == "dense" || mode == "hybrid") && lineVector == nil {
+                throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"vector\": missing (or give --query-vectors)", exit: RAGDBExit.badInput)
+            }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let found = try hits(q, vectors?[row])
+            let found = try hits(q, lineVector)
             row += 1
             latencies.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000)
             out.append(try encoder.encode(Line(query_id: id, results: found, plan: explain ? lastPlan : nil)))

@@ -382,6 +382,14 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             let stats = try #require(try JSONSerialization.jsonObject(with: Data(try runRAGDB(["stats", db, "--json"]).stdout.utf8)) as? [String: Any])
             let dense = ((stats["collections"] as? [[String: Any]])?.first?["dense_indexes"] as? [[String: Any]])?.first
             #expect(dense?["vectors"] as? Int == 60 && dense?["lists"] as? Int == 4 && (dense?["resident_bytes"] as? Int ?? 0) > 60 * 8)
+            // The same query as --mode exact, from a .npy row, and as a batch line's "vector".
+            try writeNpy([[0, 0, 0, 0, 0, 0, 0, 0], [0.5, -0.2, 0.1, 0.9, -0.7, 0.3, 0.0, 0.4]], to: dir + "/q.npy", half: false)
+            let fromFile = try runRAGDB(["search", db, "--collection", "c", "--vector", "@" + dir + "/q.npy:1", "--mode", "exact", "--k", "5", "--json", "--no-text"])
+            #expect(try ids(fromFile.stdout) == ids(exact.stdout))
+            try Data(#"{"id": "q", "vector": [0.5, -0.2, 0.1, 0.9, -0.7, 0.3, 0.0, 0.4]}"#.utf8).write(to: URL(fileURLWithPath: dir + "/q.jsonl"))
+            let batch = try runRAGDB(["search", db, "--collection", "c", "--queries", dir + "/q.jsonl", "--mode", "ann", "--candidates", "100", "--probes", "4", "--k", "5", "--no-text"])
+            let line = try #require(try JSONSerialization.jsonObject(with: Data(batch.stdout.utf8)) as? [String: Any])
+            #expect((line["results"] as? [[String: Any]])?.compactMap { $0["chunk"] as? Int } == (try ids(exact.stdout)))
             let bad = try runRAGDB(["search", db, "--collection", "c", "--vector", "[1, 2]"])
             #expect(bad.status == 65 && bad.stderr.contains("dimensions"), "\(bad.stderr)")
         }

@@ -165,6 +165,44 @@ import Testing
         }
     }
 
+    @Test("hybrid plans at N = all chunks equal a brute force: dense order and reciprocal-rank fusion")
+    func hybridBruteForce() throws {
+        try withTemporaryDirectory { dir in
+            var settings = CollectionSettings()
+            settings.spaces = [VectorSpace(name: "v", dimensions: 12, metric: .dot)]
+            settings.chunking = ChunkingSettings(strategy: .none, size: 128, overlap: 0)
+            let c = try Database.open(at: dir + "/db").createCollection("c", settings: settings)
+            var rng = SeededGenerator(seed: 31)
+            let data = Self.clustered(300, 12, seed: 32)
+            try c.insert(data.enumerated().map { i, v in DocumentInput(id: "d\(i)", text: generatedText(words: 25, using: &rng), vectors: ["v": v]) })
+            let text = try c.loadTextIndex(), dense = try c.loadDenseIndex(space: "v")
+            for (qi, q) in Self.clustered(8, 12, seed: 33).enumerated() {
+                let query = ["index chunk", "vector tree", "memory page", "the score rank"][qi % 4]
+                // Brute force: every chunk BM25 matches, with its exact dot product.
+                let matches = text.searchExhaustive(query, k: 10_000)
+                var byDense: [(UInt64, Double)] = []
+                for m in matches {
+                    let chunk = try #require(try c.chunk(m.chunk))
+                    let v = data[Int(chunk.documentID.dropFirst())!]
+                    byDense.append((m.chunk.rawValue, zip(q, v).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }))
+                }
+                byDense.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+                let all = 10_000
+                let (got, plan) = try c.searchHybrid(text: query, vector: q, textIndex: text, denseIndex: dense, k: 10, candidates: all, fusion: .dense)
+                #expect(plan[1].input == matches.count)
+                #expect(got.map(\.chunk.rawValue) == byDense.prefix(10).map(\.0))
+                for (g, b) in zip(got, byDense) { #expect(abs(g.score - b.1) < 1e-4 * max(1, abs(b.1))) }
+                // RRF: 1/(60 + BM25 rank) + 1/(60 + dense rank) over the same candidates.
+                var rrf: [UInt64: Double] = [:]
+                for (i, m) in matches.enumerated() { rrf[m.chunk.rawValue, default: 0] += 1 / (60 + Double(i + 1)) }
+                for (i, d) in byDense.enumerated() { rrf[d.0, default: 0] += 1 / (60 + Double(i + 1)) }
+                let expected = rrf.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.prefix(10)
+                let fused = try c.searchHybrid(text: query, vector: q, textIndex: text, denseIndex: dense, k: 10, candidates: all).results
+                #expect(fused.map(\.chunk.rawValue) == expected.map(\.key))
+            }
+        }
+    }
+
     @Test("hybrid plan with a learned sparse space as the coarse stage")
     func hybridLearnedSparse() throws {
         try withTemporaryDirectory { dir in

@@ -81,12 +81,6 @@ public enum Kernels {
         return q.withUnsafeBufferPointer { a in v.withUnsafeBufferPointer { b in ragdb_f32_dot(a.baseAddress, b.baseAddress, a.count) } }
     }
 
-    /// q·v where `v` is `q.count` float32 values starting at float offset `offset` of `base`.
-    @inline(__always)
-    static func dot(_ q: UnsafeBufferPointer<Float>, _ base: UnsafeBufferPointer<Float>, offset: Int) -> Float {
-        ragdb_f32_dot(q.baseAddress, base.baseAddress! + offset, q.count)
-    }
-
     /// Scores every row of `rows` (contiguous, `q.count` floats each) against `q` into `out`.
     public static func dotMany(_ q: [Float], rows: [Float], into out: inout [Float]) {
         let d = q.count
@@ -147,17 +141,23 @@ public enum Kernels {
         }
     }
 
-    /// `out[i]` = Hamming distance between `q` and code `first + i` (`q.count` words each).
-    @inline(__always)
-    static func hammingMany(_ q: [UInt64], codes: [UInt64], first: Int, count: Int, into out: inout [UInt32]) {
+    /// Hamming distances between the 1-bit code `q` (`q.count` words) and each of the codes
+    /// in `codes` (contiguous, `q.count` words each): the symmetric comparison of two binary
+    /// codes, e.g. to find near-duplicate vectors without their floats.
+    ///
+    /// - Complexity: one popcount per word (popcnt where the CPU has it).
+    public static func hamming(_ q: [UInt64], codes: [UInt64]) -> [UInt32] {
         let w = q.count
+        guard w > 0 else { return [] }
+        var out = [UInt32](repeating: 0, count: codes.count / w)
         q.withUnsafeBufferPointer { qp in
             codes.withUnsafeBufferPointer { cp in
                 out.withUnsafeMutableBufferPointer { op in
-                    ragdb_hamming_many(qp.baseAddress, cp.baseAddress! + first * w, w, count, op.baseAddress)
+                    ragdb_hamming_many(qp.baseAddress, cp.baseAddress, w, op.count, op.baseAddress)
                 }
             }
         }
+        return out
     }
 
     /// `out[i]` = Σ q[j] over the set bits j of binary code `first + i` (`stride` bytes each,

@@ -126,6 +126,13 @@ import Testing
         }
     }
 
+    @Test("Kernels.hamming counts differing bits against each code")
+    func hammingAPI() {
+        let q: [UInt64] = [0b1011, 0]
+        let codes: [UInt64] = [0b1011, 0, 0b0000, 1, .max, .max]
+        #expect(Kernels.hamming(q, codes: codes) == [0, 4, 125])
+    }
+
     @Test("TopK keeps the k best, ties to the smaller chunk id, best first")
     func topK() {
         var top = TopK(3)

@@ -14,8 +14,8 @@ db=sample.ragdb
 rm -rf "$db"
 echo "== $ragdb init $db" >&2
 "$ragdb" init "$db"
-echo "== $ragdb import $db --collection samples samples/corpus.jsonl" >&2
-"$ragdb" import "$db" --collection samples samples/corpus.jsonl
+echo "== $ragdb import $db --collection samples --ngram-index lowercase samples/corpus.jsonl" >&2
+"$ragdb" import "$db" --collection samples --ngram-index lowercase samples/corpus.jsonl
 echo "== $ragdb stats $db" >&2
 "$ragdb" stats "$db"
 echo "== $ragdb collections $db" >&2
@@ -24,5 +24,9 @@ echo "== $ragdb get $db --collection samples --doc ir/bm25" >&2
 "$ragdb" get "$db" --collection samples --doc ir/bm25 | head -12
 echo "== $ragdb search $db --collection samples --text 'how do readers avoid locks?' --k 3" >&2
 "$ragdb" search "$db" --collection samples --text "how do readers avoid locks?" --k 3
+echo "== $ragdb ngram next $db --collection samples ' page' --k 5" >&2
+"$ragdb" ngram next "$db" --collection samples " page" --k 5
+echo "== $ragdb ngram search $db --collection samples 'pages are never overwritten' --k 3" >&2
+"$ragdb" ngram search "$db" --collection samples "pages are never overwritten" --k 3
 echo "== $ragdb check $db" >&2
 "$ragdb" check "$db"

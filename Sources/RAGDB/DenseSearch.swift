@@ -2,6 +2,8 @@ public import RAGDBChunks
 import RAGDBStorage
 public import RAGDBVector
 import Dispatch
+import Foundation
+import Synchronization
 
 /// One operator of an executed plan, with what it actually did.
 public struct PlanStage: Sendable, Hashable, Codable {
@@ -231,14 +233,15 @@ extension Collection {
         let collection = id.rawValue
         let space = index.space
         var plan: [PlanStage] = []
+        if index.snapshot == nil || exact {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let (hits, s, threads) = try exactScan(vector, k: k, space: space)
+            plan.append(PlanStage("exact-scan", "every stored \(space.elementType) vector of space \(index.spaceName), \(threads) thread\(threads == 1 ? "" : "s")", input: 0, s, since: t0))
+            return (hits.map { RankedChunk(chunk: ChunkID(rawValue: $0.chunk), score: Double($0.score), dense: Double($0.score), bm25: nil) }, plan)
+        }
         let hits: [DenseHit] = try rethrowingAsRAGDB {
             try database.env.read { txn in
-                guard let snapshot = index.snapshot, !exact else {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    let (hits, s) = try store.exactSearch(vector, k: k, collection: collection, space: space, txn)
-                    plan.append(PlanStage("exact-scan", "every stored \(space.elementType) vector of space \(index.spaceName)", input: 0, s, since: t0))
-                    return hits
-                }
+                guard let snapshot = index.snapshot else { return [] }
                 let n = max(k, candidates ?? snapshot.defaultCandidates(k: k))
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let (coarse, cs) = snapshot.search(vector, candidates: n, probes: probes)
@@ -251,6 +254,45 @@ extension Collection {
             }
         }
         return (hits.map { RankedChunk(chunk: ChunkID(rawValue: $0.chunk), score: Double($0.score), dense: Double($0.score), bm25: nil) }, plan)
+    }
+
+    /// Exact scan of every stored vector of `space`, split by chunk id between two threads
+    /// (two read transactions on the same snapshot) when the space is large; one thread when it
+    /// is small, the machine has one core, or a write lands between the two snapshots.
+    ///
+    /// - Returns: the best `k`, the figures, and the threads used.
+    func exactScan(_ vector: [Float], k: Int, space: StoredSpace) throws(RAGDBError) -> (hits: [DenseHit], statistics: DenseStageStatistics, threads: Int) {
+        let store = database.vectorStore
+        let collection = id.rawValue
+        let env = database.env
+        let (range, snapshot): (ClosedRange<UInt64>?, Int) = try rethrowingAsRAGDB {
+            try env.read { txn in (try store.chunkRange(collection: collection, space: space.number, txn), txn.snapshotID) }
+        }
+        let single = { () throws(RAGDBError) -> (hits: [DenseHit], statistics: DenseStageStatistics, threads: Int) in
+            let (h, s) = try rethrowingAsRAGDB { try env.read { txn in try store.exactSearch(vector, k: k, collection: collection, space: space, txn) } }
+            return (h, s, 1)
+        }
+        guard let range, range.upperBound - range.lowerBound >= 16_384, ProcessInfo.processInfo.activeProcessorCount > 1 else { return try single() }
+        let mid = range.lowerBound + (range.upperBound - range.lowerBound) / 2
+        let parts = [range.lowerBound...mid, (mid + 1)...range.upperBound]
+        let results = Mutex<[(hits: [DenseHit], statistics: DenseStageStatistics)?]>([nil, nil])
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let part = try? env.read { txn -> (hits: [DenseHit], statistics: DenseStageStatistics)? in
+                guard txn.snapshotID == snapshot else { return nil }
+                return try store.exactSearch(vector, k: k, collection: collection, space: space, chunks: parts[i], txn)
+            }
+            results.withLock { $0[i] = part ?? nil }
+        }
+        let both = results.withLock { $0 }
+        guard let a = both[0], let b = both[1] else { return try single() }
+        var top = TopK(k)
+        for h in a.hits + b.hits { top.offer(h.chunk, h.score) }
+        var s = DenseStageStatistics()
+        s.scored = a.statistics.scored + b.statistics.scored
+        s.vectorBytesRead = a.statistics.vectorBytesRead + b.statistics.vectorBytesRead
+        let hits = top.sorted()
+        s.produced = hits.count
+        return (hits, s, 2)
     }
 
     /// Exact dense search for many queries in one pass over the stored vectors, with the

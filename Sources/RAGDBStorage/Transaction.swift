@@ -35,6 +35,11 @@ public struct ReadTransaction: ~Copyable, TransactionReading {
     init(handle: OpaquePointer) { self.handle = TransactionHandle(pointer: handle) }
 
     deinit { mdb_txn_abort(handle.pointer) }
+
+    /// The id of the snapshot (LMDB's transaction id: the last committed write it sees). Two
+    /// read transactions with the same id see exactly the same data, so work can be split
+    /// between threads, each with its own transaction, and still read one snapshot.
+    public var snapshotID: Int { Int(mdb_txn_id(handle.pointer)) }
 }
 
 @available(*, unavailable)

@@ -467,14 +467,32 @@ extension VectorStore {
         return (hits, stats)
     }
 
+    /// The chunk ids of the first and last stored vectors of `space`, or nil when it has none
+    /// (for splitting a scan between threads).
+    public func chunkRange(collection: UInt32, space: UInt16, _ txn: borrowing some TransactionReading & ~Copyable) throws -> ClosedRange<UInt64>? {
+        let prefix = Self.modelKey(collection, space)
+        var first: UInt64?, last: UInt64?
+        try txn.scan(vectors, range: .prefix(prefix)) { key, _ in
+            first = UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 6, as: UInt64.self))
+            return .stop
+        }
+        try txn.scan(vectors, range: .prefix(prefix), reverse: true) { key, _ in
+            last = UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 6, as: UInt64.self))
+            return .stop
+        }
+        guard let first, let last else { return nil }
+        return first...last
+    }
+
     /// Exact search: scores every stored vector of `space` in place and keeps the best `k`
-    /// (the ground truth for every approximate plan).
+    /// (the ground truth for every approximate plan). `chunks` limits the scan to a range of
+    /// chunk ids (one thread's share).
     ///
     /// - Complexity: one cursor pass over the space's vectors, one SIMD pass per vector;
     ///   memory-bound.
     public func exactSearch(
         _ query: [Float], k: Int, collection: UInt32, space: StoredSpace, allowed: ((UInt64) -> Bool)? = nil,
-        _ txn: borrowing some TransactionReading & ~Copyable
+        chunks: ClosedRange<UInt64>? = nil, _ txn: borrowing some TransactionReading & ~Copyable
     ) throws -> (hits: [DenseHit], statistics: DenseStageStatistics) {
         let q = DenseModel.prepare(query, metric: space.metric)
         var qq: Float = 0
@@ -482,7 +500,12 @@ extension VectorStore {
         var top = TopK(k)
         var stats = DenseStageStatistics()
         let size = space.vectorBytes
-        try txn.scan(vectors, range: .prefix(Self.modelKey(collection, space.number))) { key, v in
+        var range = KeyRange.prefix(Self.modelKey(collection, space.number))
+        if let chunks {
+            range.lower = Self.key(collection, space.number, chunks.lowerBound)
+            if chunks.upperBound < UInt64.max { range.upper = Self.key(collection, space.number, chunks.upperBound + 1) }
+        }
+        try txn.scan(vectors, range: range) { key, v in
             let chunk = UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 6, as: UInt64.self))
             if let allowed, !allowed(chunk) { return .next }
             guard v.byteCount == size else {

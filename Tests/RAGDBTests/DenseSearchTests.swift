@@ -72,6 +72,34 @@ import Testing
         }
     }
 
+    @Test("an exact scan over a wide chunk-id range runs on two threads and equals a brute force")
+    func twoThreadExactScan() throws {
+        try withTemporaryDirectory { dir in
+            let db = try Database.open(at: dir + "/db")
+            var settings = CollectionSettings()
+            settings.spaces = [VectorSpace(name: "v", dimensions: 6, metric: .l2)]
+            settings.chunking = ChunkingSettings(strategy: .none, size: 128, overlap: 0)
+            settings.textIndex = false
+            let c = try db.createCollection("c", settings: settings)
+            var filler = CollectionSettings()
+            filler.textIndex = false
+            filler.chunking = settings.chunking
+            let f = try db.createCollection("filler", settings: filler)
+            let data = Self.clustered(400, 6, seed: 41)
+            // Chunk ids are one counter for all collections: 16,400 chunks elsewhere spread c's ids.
+            try c.insert((0..<200).map { DocumentInput(id: "d\($0)", text: "x", vectors: ["v": data[$0]]) })
+            try f.insert((0..<16_400).map { DocumentInput(id: "f\($0)", text: "y") })
+            try c.insert((200..<400).map { DocumentInput(id: "d\($0)", text: "x", vectors: ["v": data[$0]]) })
+            let index = try c.loadDenseIndex(space: "v")
+            for q in Self.clustered(5, 6, seed: 42) {
+                let (got, plan) = try c.searchDense(q, in: index, k: 10, exact: true)
+                #expect(plan[0].detail.hasSuffix("2 threads") && plan[0].scored == 400)
+                let want = Self.bruteForce(q, data, metric: .l2, k: 10)
+                #expect(got.map { index.documentID(of: $0.chunk)! } == want.map { "d\($0.0)" })
+            }
+        }
+    }
+
     @Test("coarse codes then verification: recall against exact search, int8 and binary codes")
     func coarseThenVerifyRecall() throws {
         try withTemporaryDirectory { dir in

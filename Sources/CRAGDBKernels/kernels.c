@@ -477,6 +477,61 @@ AVX512 static void f32_dot_batch_avx512(const float *queries, size_t nq, const v
 
 #endif // RAGDB_X86
 
+// MARK: u8 × s8 integer dot products (AVX-512 VNNI)
+
+static void u8s8_dot_many_scalar(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out) {
+    for (size_t c = 0; c < count; c++) {
+        const uint8_t *p = codes + c * n;
+        int32_t d = 0;
+        for (size_t i = 0; i < n; i++) d += (int32_t)p[i] * (int32_t)q[i];
+        out[c] = d;
+    }
+}
+
+#if RAGDB_X86
+// 64 products per instruction (vpdpbusd: unsigned bytes × signed bytes, summed in groups of
+// four into 32-bit lanes).
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void u8s8_dot_many_vnni(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out) {
+    for (size_t c = 0; c < count; c++) {
+        const uint8_t *p = codes + c * n;
+        __m512i acc = _mm512_setzero_si512();
+        size_t i = 0;
+        for (; i + 64 <= n; i += 64)
+            acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512((const void *)(p + i)), _mm512_loadu_si512((const void *)(q + i)));
+        if (i < n) {
+            __mmask64 k = (__mmask64)((n - i) >= 64 ? ~0ULL : ((1ULL << (n - i)) - 1));
+            acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi8(k, p + i), _mm512_maskz_loadu_epi8(k, q + i));
+        }
+        out[c] = _mm512_reduce_add_epi32(acc);
+    }
+}
+#endif
+
+static int has_vnni = -1;
+
+int ragdb_kernels_have_vnni(void) {
+    if (has_vnni < 0) {
+        has_vnni = 0;
+#if RAGDB_X86
+        __builtin_cpu_init();
+        has_vnni = ragdb_kernels_best_level() >= RAGDB_LEVEL_AVX512 && __builtin_cpu_supports("avx512vnni");
+#endif
+    }
+    return has_vnni && ragdb_kernels_level() >= RAGDB_LEVEL_AVX512;
+}
+
+void ragdb_u8s8_dot_many(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out) {
+#if RAGDB_X86
+    if (ragdb_kernels_have_vnni()) { u8s8_dot_many_vnni(q, codes, n, count, out); return; }
+#endif
+    u8s8_dot_many_scalar(q, codes, n, count, out);
+}
+
+void ragdb_u8s8_dot_many_reference(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out) {
+    u8s8_dot_many_scalar(q, codes, n, count, out);
+}
+
 // MARK: dispatch
 
 static const ragdb_kernel_table scalar_table = {

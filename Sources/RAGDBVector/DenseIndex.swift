@@ -172,12 +172,29 @@ public final class DenseSnapshot: Sendable {
             var qq: Float = 0
             for x in q { qq += x * x }
             var out = [Float](repeating: 0, count: block)
+            // With VNNI the scaled query is itself quantized to signed bytes (max |q'| → 127)
+            // and codes are scored in exact integers, 64 products an instruction; the coarse
+            // ranking barely moves and verification is exact anyway.
+            let integer = Kernels.integerCodeScoring
+            var q8 = [Int8](repeating: 0, count: integer ? d : 0)
+            var factor: Float = 0
+            var ints = [Int32](repeating: 0, count: integer ? block : 0)
+            if integer {
+                let m = scaled.reduce(Float(0)) { max($0, abs($1)) }
+                factor = m > 0 ? m / 127 : 0
+                if m > 0 { for j in 0..<d { q8[j] = Int8((scaled[j] / factor).rounded().clamped(to: -127...127)) } }
+            }
             for l in order {
                 var row = start[l]
                 let end = start[l + 1]
                 while row < end {
                     let n = min(block, end - row)
-                    Kernels.u8DotMany(scaled, codes: bytes, first: row, count: n, into: &out)
+                    if integer {
+                        Kernels.u8s8DotMany(q8, codes: bytes, first: row, count: n, into: &ints)
+                        for i in 0..<n { out[i] = Float(ints[i]) * factor }
+                    } else {
+                        Kernels.u8DotMany(scaled, codes: bytes, first: row, count: n, into: &out)
+                    }
                     for i in 0..<n {
                         let id = ids[row + i]
                         if let allowed, !allowed(id) { continue }
@@ -585,4 +602,8 @@ extension VectorStore {
         if filled > 0 { flush() }
         return tops.map { $0.sorted() }
     }
+}
+
+extension Comparable {
+    fileprivate func clamped(to r: ClosedRange<Self>) -> Self { min(max(self, r.lowerBound), r.upperBound) }
 }

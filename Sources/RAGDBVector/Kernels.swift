@@ -127,6 +127,23 @@ public enum Kernels {
         }
     }
 
+    /// Whether int8 codes are scored in exact integer arithmetic on AVX-512 VNNI (64 byte
+    /// products per instruction) rather than converted to float.
+    static var integerCodeScoring: Bool { ragdb_kernels_have_vnni() != 0 }
+
+    /// `out[i]` = Σ_j codes[first + i][j] · q[j] in exact integers (`q.count` bytes a code).
+    @inline(__always)
+    static func u8s8DotMany(_ q: [Int8], codes: [UInt8], first: Int, count: Int, into out: inout [Int32]) {
+        let n = q.count
+        q.withUnsafeBufferPointer { qp in
+            codes.withUnsafeBufferPointer { cp in
+                out.withUnsafeMutableBufferPointer { op in
+                    ragdb_u8s8_dot_many(qp.baseAddress, cp.baseAddress! + first * n, n, count, op.baseAddress)
+                }
+            }
+        }
+    }
+
     /// `out[i]` = q·codes[i] for `count` contiguous byte codes of `q.count` bytes each
     /// (scalar-quantized vectors), starting at code `first`.
     @inline(__always)

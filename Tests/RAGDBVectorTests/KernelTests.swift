@@ -126,6 +126,21 @@ import Testing
         }
     }
 
+    @Test("the integer u8 × s8 kernel equals its scalar reference exactly")
+    func integerCodes() {
+        var rng = SeededGenerator(seed: 13)
+        for n in [1, 3, 63, 64, 65, 127, 384, 1000] {
+            let count = 9
+            let q = (0..<n).map { _ in Int8(Int(rng.next() % 255) - 127) }
+            let codes = (0..<(n * count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var got = [Int32](repeating: 0, count: count), want = got
+            ragdb_u8s8_dot_many(q, codes, n, count, &got)
+            ragdb_u8s8_dot_many_reference(q, codes, n, count, &want)
+            #expect(got == want, "n \(n)")
+            #expect(want[0] == (0..<n).reduce(Int32(0)) { $0 + Int32(codes[$1]) * Int32(q[$1]) })
+        }
+    }
+
     @Test("Kernels.hamming counts differing bits against each code")
     func hammingAPI() {
         let q: [UInt64] = [0b1011, 0]

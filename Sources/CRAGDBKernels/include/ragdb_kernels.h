@@ -80,6 +80,15 @@ int ragdb_wavelet_build_u16(const uint16_t *symbols, int64_t n, int32_t levels, 
 /// The same for byte symbols (alphabets of at most 256): half the memory.
 int ragdb_wavelet_build_u8(const uint8_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros);
 
+/// Whether the integer u8 × s8 kernel runs on AVX-512 VNNI here (else it runs scalar and
+/// callers should prefer ragdb_u8_dot_many).
+int ragdb_kernels_have_vnni(void);
+/// out[i] = Σ codes[i][j] · q[j] in exact 32-bit integers, for count contiguous codes of n
+/// unsigned bytes and a query of n signed bytes (|q[j]| ≤ 127, n ≤ 2^16).
+void ragdb_u8s8_dot_many(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out);
+/// The scalar reference of ragdb_u8s8_dot_many (for tests).
+void ragdb_u8s8_dot_many_reference(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out);
+
 /// Hints the CPU to load `bytes` bytes starting `ahead` bytes after `p` (for sequential scans
 /// of the LMDB map, where the hardware prefetcher stops at each 4 KiB page). Never faults.
 void ragdb_prefetch_ahead(const void *p, size_t bytes, size_t ahead);

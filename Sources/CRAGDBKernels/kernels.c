@@ -278,11 +278,18 @@ static void f32_dot_batch_avx2(const float *queries, size_t nq, const void *cons
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c,popcnt")))
 
-AVX512 static void f32_dot_norm_avx512(const float *q, const void *v, size_t n, float out[2]) {
+// `ahead`: prefetch 8 KiB ahead, interleaved with the loads, for sequential scans of the
+// LMDB map, where the hardware prefetcher stops at each 4 KiB page (docs/dense.md). Inlined
+// with a constant flag, so each caller gets its own loop.
+AVX512 static inline __attribute__((always_inline)) void f32_dot_norm_avx512_body(const float *q, const void *v, size_t n, float out[2], int ahead) {
     const float *x = v;
     __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps(), s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        if (ahead) {
+            _mm_prefetch((const char *)(x + i) + 8192, _MM_HINT_T0);
+            _mm_prefetch((const char *)(x + i) + 8192 + 64, _MM_HINT_T0);
+        }
         __m512 a0 = _mm512_loadu_ps(x + i), a1 = _mm512_loadu_ps(x + i + 16);
         d0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), a0, d0);
         d1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), a1, d1);
@@ -299,29 +306,12 @@ AVX512 static void f32_dot_norm_avx512(const float *q, const void *v, size_t n, 
     out[1] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-// The same with prefetches 8 KiB ahead interleaved with the loads: for sequential scans of
-// the LMDB map, where the hardware prefetcher stops at each 4 KiB page (docs/dense.md).
+AVX512 static void f32_dot_norm_avx512(const float *q, const void *v, size_t n, float out[2]) {
+    f32_dot_norm_avx512_body(q, v, n, out, 0);
+}
+
 AVX512 static void f32_dot_norm_stream_avx512(const float *q, const void *v, size_t n, float out[2]) {
-    const float *x = v;
-    __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps(), s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        _mm_prefetch((const char *)(x + i) + 8192, _MM_HINT_T0);
-        _mm_prefetch((const char *)(x + i) + 8192 + 64, _MM_HINT_T0);
-        __m512 a0 = _mm512_loadu_ps(x + i), a1 = _mm512_loadu_ps(x + i + 16);
-        d0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), a0, d0);
-        d1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), a1, d1);
-        s0 = _mm512_fmadd_ps(a0, a0, s0);
-        s1 = _mm512_fmadd_ps(a1, a1, s1);
-    }
-    for (; i < n; i += 16) {
-        __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        __m512 a = _mm512_maskz_loadu_ps(k, x + i);
-        d0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q + i), a, d0);
-        s0 = _mm512_fmadd_ps(a, a, s0);
-    }
-    out[0] = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
-    out[1] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    f32_dot_norm_avx512_body(q, v, n, out, 1);
 }
 
 AVX512 static float f32_dot_avx512(const float *q, const void *v, size_t n) {

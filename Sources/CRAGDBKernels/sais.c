@@ -178,62 +178,36 @@ int ragdb_fm_layout_u8(const uint8_t *r, int32_t n, int32_t k, int32_t rate,
     return rc;
 }
 
-int ragdb_wavelet_build_u16(const uint16_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros) {
-    size_t words = (size_t)((n + 63) / 64);
-    big_buffer ab = big_alloc(sizeof(uint16_t) * (size_t)(n ? n : 1)), bb = big_alloc(sizeof(uint16_t) * (size_t)(n ? n : 1));
-    if (!ab.p || !bb.p) { big_free(ab); big_free(bb); return -1; }
-    uint16_t *cur = ab.p, *next = bb.p;
-    memcpy(cur, symbols, sizeof(uint16_t) * (size_t)n);
-    for (int32_t l = 0; l < levels; l++) {
-        int shift = levels - 1 - l;
-        uint64_t *w = bits + (size_t)l * words;
-        memset(w, 0, 8 * words);
-        int64_t z = 0;
-        for (int64_t i = 0; i < n; i++) if (!((cur[i] >> shift) & 1)) z++;
-        int64_t zi = 0, oi = z;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t s = cur[i];
-            if ((s >> shift) & 1) {
-                w[i >> 6] |= 1ULL << (i & 63);
-                next[oi++] = s;
-            } else {
-                next[zi++] = s;
-            }
-        }
-        zeros[l] = (uint64_t)z;
-        uint16_t *t = cur; cur = next; next = t;
-    }
-    big_free(ab);
-    big_free(bb);
+// The wavelet levels for one symbol type; both exported builders expand it.
+#define WAVELET_BUILD(TYPE) \
+    size_t words = (size_t)((n + 63) / 64); \
+    big_buffer ab = big_alloc(sizeof(TYPE) * (size_t)(n ? n : 1)), bb = big_alloc(sizeof(TYPE) * (size_t)(n ? n : 1)); \
+    if (!ab.p || !bb.p) { big_free(ab); big_free(bb); return -1; } \
+    TYPE *cur = ab.p, *next = bb.p; \
+    memcpy(cur, symbols, sizeof(TYPE) * (size_t)n); \
+    for (int32_t l = 0; l < levels; l++) { \
+        int shift = levels - 1 - l; \
+        uint64_t *w = bits + (size_t)l * words; \
+        memset(w, 0, 8 * words); \
+        int64_t z = 0; \
+        for (int64_t i = 0; i < n; i++) if (!((cur[i] >> shift) & 1)) z++; \
+        int64_t zi = 0, oi = z; \
+        for (int64_t i = 0; i < n; i++) { \
+            TYPE s = cur[i]; \
+            if ((s >> shift) & 1) { w[i >> 6] |= 1ULL << (i & 63); next[oi++] = s; } \
+            else { next[zi++] = s; } \
+        } \
+        zeros[l] = (uint64_t)z; \
+        TYPE *t = cur; cur = next; next = t; \
+    } \
+    big_free(ab); \
+    big_free(bb); \
     return 0;
+
+int ragdb_wavelet_build_u16(const uint16_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros) {
+    WAVELET_BUILD(uint16_t)
 }
 
 int ragdb_wavelet_build_u8(const uint8_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros) {
-    size_t words = (size_t)((n + 63) / 64);
-    big_buffer ab = big_alloc(sizeof(uint8_t) * (size_t)(n ? n : 1)), bb = big_alloc(sizeof(uint8_t) * (size_t)(n ? n : 1));
-    if (!ab.p || !bb.p) { big_free(ab); big_free(bb); return -1; }
-    uint8_t *cur = ab.p, *next = bb.p;
-    memcpy(cur, symbols, sizeof(uint8_t) * (size_t)n);
-    for (int32_t l = 0; l < levels; l++) {
-        int shift = levels - 1 - l;
-        uint64_t *w = bits + (size_t)l * words;
-        memset(w, 0, 8 * words);
-        int64_t z = 0;
-        for (int64_t i = 0; i < n; i++) if (!((cur[i] >> shift) & 1)) z++;
-        int64_t zi = 0, oi = z;
-        for (int64_t i = 0; i < n; i++) {
-            uint8_t s = cur[i];
-            if ((s >> shift) & 1) {
-                w[i >> 6] |= 1ULL << (i & 63);
-                next[oi++] = s;
-            } else {
-                next[zi++] = s;
-            }
-        }
-        zeros[l] = (uint64_t)z;
-        uint8_t *t = cur; cur = next; next = t;
-    }
-    big_free(ab);
-    big_free(bb);
-    return 0;
+    WAVELET_BUILD(uint8_t)
 }

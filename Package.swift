@@ -40,7 +40,8 @@ let package = Package(
         .target(name: "RAGDBVector", dependencies: ["RAGDBStorage", "CRAGDBKernels"], swiftSettings: strict),
         .target(name: "RAGDBSparse", dependencies: ["RAGDBStorage"], swiftSettings: strict),
         .target(name: "RAGDBNgram", dependencies: ["RAGDBStorage", "CRAGDBKernels"], swiftSettings: strict),
-        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText", "RAGDBVector", "RAGDBSparse", "RAGDBNgram"], swiftSettings: strict),
+        .target(name: "RAGDBKVCache", dependencies: ["RAGDBStorage", "CRAGDBKernels"], swiftSettings: strict),
+        .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText", "RAGDBVector", "RAGDBSparse", "RAGDBNgram", "RAGDBKVCache"], swiftSettings: strict),
         .target(name: "RAGDBImport", dependencies: ["RAGDB", "CRAGDBZlib"], swiftSettings: strict),
         .target(
             name: "RAGDBCLI",
@@ -67,6 +68,9 @@ let package = Package(
             name: "RAGDBVectorTests", dependencies: ["RAGDBVector", "CRAGDBKernels", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBNgramTests", dependencies: ["RAGDBNgram", "RAGDBStorage", "RAGDBTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "RAGDBKVCacheTests", dependencies: ["RAGDBKVCache", "RAGDBStorage", "CRAGDBKernels", "RAGDBTestSupport"],
+            exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBImportTests", dependencies: ["RAGDBImport", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(

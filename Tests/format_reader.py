@@ -1,17 +1,88 @@
 #!/usr/bin/env python3
-"""Reads a ragdb database of format version 2, written from Format.md alone.
+"""Reads a ragdb database of format version 3, written from Format.md alone.
 
 Usage: format_reader.py DB_DIR   (pip install lmdb lz4 xxhash)
 Prints one JSON line per chunk, collections by name, chunks by id:
   {"collection", "chunk", "doc", "ordinal", "span": [start, end], "tokens", "text"}
 Exits non-zero with a message on the first validation failure (version, header, checksum,
-record layout, cross-reference, counters, vector sizes)."""
-import json, math, struct, sys
+record layout, cross-reference, counters, vector sizes, KV-cache segments).
+With --kv, prints instead one JSON line per KV cache: {"profile", "chunk", "variant",
+"tokens", "prefix", "sha256"} (sha256 of the tensor bytes in the layout of 5.17)."""
+import hashlib, json, math, struct, sys
 import lmdb, lz4.block, xxhash
 
 TABLES = ("meta", "collections", "documents", "chunks", "sources", "collection_counters")
 
 class Bad(Exception): pass
+
+CRC32C_TABLE = []                                        # Format.md §2.4: CRC-32C, reflected 0x82F63B78
+for _i in range(256):
+    _c = _i
+    for _ in range(8): _c = (_c >> 1) ^ (0x82F63B78 if _c & 1 else 0)
+    CRC32C_TABLE.append(_c)
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data: c = (c >> 8) ^ CRC32C_TABLE[(c ^ b) & 0xFF]
+    return c ^ 0xFFFFFFFF
+
+def read_kv(env, txn, names):                            # Format.md §5.17–5.20
+    t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in ("kv_profiles", "kv_entries", "kv_segments", "kv_stats")}
+    profiles = {}
+    for k, v in txn.cursor(db=t["kv_profiles"]):
+        r = Reader(bytes(v), "KV profile")
+        version, etype, comp, flags = r.u("<B"), r.u("<B"), r.u("<B"), r.u("<B")
+        if version != 1 or etype not in (1, 2, 3, 4) or comp not in (0, 1): raise Bad("KV profile: bad header")
+        layers, heads, dim, seg, budget = r.u("<I"), r.u("<I"), r.u("<I"), r.u("<I"), r.u("<Q")
+        r.u("<d"); r.u("<d"); r.u("<d")
+        name = r.s(); r.s(); r.s(); r.s(); r.end()
+        width = {1: 2, 2: 2, 3: 4, 4: 1}[etype]
+        profiles[struct.unpack(">I", bytes(k))[0]] = dict(name=name, layers=layers, tensor=heads * dim * width, seg=seg, budget=budget, n=0, bytes=0)
+    out, segments_seen = [], 0
+    for k, v in txn.cursor(db=t["kv_entries"]):
+        k, v = bytes(k), bytearray(v)
+        pid, chunk, variant = struct.unpack(">IQQ", k)
+        p = profiles.get(pid)
+        if p is None or len(v) < 96 or v[0] != 1: raise Bad(f"KV cache {pid}/{chunk}/{variant}: no profile or bad record")
+        stored_crc = struct.unpack_from("<I", v, 88)[0]; v[88:92] = b"\0\0\0\0"
+        if crc32c(v) != stored_crc: raise Bad(f"KV cache {pid}/{chunk}/{variant}: record checksum mismatch")
+        flags, tokens, position, seg = v[1], *struct.unpack_from("<III", v, 4)
+        raw_total, stored_total = struct.unpack_from("<QQ", v, 16)
+        nprefix = struct.unpack_from("<I", v, 84)[0]
+        prefix = list(struct.unpack_from(f"<{nprefix}Q", v, 96))
+        want = 96 + 8 * nprefix + (4 * nprefix if flags & 4 else 0) + (2 * tokens if flags & 2 else 0)
+        if len(v) != want: raise Bad(f"KV cache {pid}/{chunk}/{variant}: record of {len(v)} bytes, {want} expected")
+        tensor = tokens * p["tensor"]
+        parts = -(-tensor // seg)
+        data, stored = bytearray(), len(v)
+        for layer in range(p["layers"]):
+            for which in (0, 1):
+                for part in range(parts):
+                    sk = k + struct.pack(">HBH", layer, which, part)
+                    sv = txn.get(sk, db=t["kv_segments"])
+                    where = f"KV cache {pid}/{chunk}/{variant} layer {layer} tensor {which} part {part}"
+                    if sv is None or len(sv) < 16: raise Bad(f"{where}: missing")
+                    sv = bytes(sv); stored += len(sv); segments_seen += 1
+                    codec, w, _, rawlen, plen, crc = struct.unpack_from("<BBHIII", sv, 0)
+                    payload = sv[16:]
+                    if plen != len(payload) or rawlen != min(seg, tensor - part * seg): raise Bad(f"{where}: bad lengths")
+                    if codec == 0: raw = payload
+                    elif codec == 1:
+                        sh = lz4.block.decompress(payload, uncompressed_size=rawlen); m = rawlen // w
+                        raw = bytes(sh[b * m + i] for i in range(m) for b in range(w))
+                    else: raise Bad(f"{where}: codec {codec}")
+                    if crc32c(raw) != crc: raise Bad(f"{where}: checksum mismatch")
+                    data += raw
+        if len(data) != raw_total or stored != stored_total: raise Bad(f"KV cache {pid}/{chunk}/{variant}: sizes do not add up")
+        p["n"] += 1; p["bytes"] += stored
+        out.append(dict(profile=p["name"], chunk=chunk, variant=variant, tokens=tokens, prefix=prefix, sha256=hashlib.sha256(data).hexdigest()))
+    if txn.stat(t["kv_segments"])["entries"] != segments_seen: raise Bad("kv_segments holds segments of no cache")
+    for pid, p in profiles.items():
+        sv = txn.get(struct.pack(">I", pid), db=t["kv_stats"])
+        if sv is None or len(sv) != 80: raise Bad(f"KV profile {p['name']}: no statistics")
+        n, b = struct.unpack_from("<QQ", sv, 0)
+        if (n, b) != (p["n"], p["bytes"]) or (p["budget"] and b > p["budget"]): raise Bad(f"KV profile {p['name']}: counters or budget do not match")
+    return out
 
 def unframe(v, what):                                    # Format.md §"Framed values"
     if len(v) < 16: raise Bad(f"{what}: value shorter than its 16-byte header")
@@ -66,8 +137,8 @@ def scan(txn, db, prefix):                               # entries whose key sta
             if bytes(key[:len(prefix)]) != prefix: break
             yield bytes(key), value
 
-def main(path):
-    env = lmdb.open(path, readonly=True, lock=False, max_dbs=16)  # lock=False: no writer may run
+def main(path, kv=False):
+    env = lmdb.open(path, readonly=True, lock=False, max_dbs=32)  # lock=False: no writer may run
     with env.begin() as txn:
         names = {bytes(k).decode("utf-8", "replace") for k, _ in txn.cursor()}  # the table names
         if "meta" not in names: raise Bad("not a ragdb database" if names else "empty LMDB environment")
@@ -75,10 +146,14 @@ def main(path):
         v = txn.get(b"format_version", db=meta)
         if v is None or len(v) != 4: raise Bad("no valid format version record")
         version = struct.unpack("<I", v)[0]
-        if version != 2: raise Bad(f"format version {version}; this reader reads version 2 only"
-                                   + (" (written by a newer ragdb)" if version > 2 else ""))
-        for n in TABLES:
+        if version != 3: raise Bad(f"format version {version}; this reader reads version 3 only"
+                                   + (" (written by a newer ragdb)" if version > 3 else ""))
+        for n in TABLES + ("kv_profiles", "kv_entries", "kv_segments", "kv_stats"):
             if n not in names: raise Bad(f"lacks the table {n!r}")
+        caches = read_kv(env, txn, names)
+        if kv:
+            for c in caches: print(json.dumps(c, sort_keys=True))
+            return
         t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in TABLES + ("vectors", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending") if n in names}
         nc, ncol = txn.get(b"next_chunk_id", db=meta), txn.get(b"next_collection_id", db=meta)
         if nc is None or len(nc) != 8 or ncol is None or len(ncol) != 4: raise Bad("bad meta id records")
@@ -188,7 +263,8 @@ def main(path):
             if txn.stat(t[n])["entries"] != count: raise Bad(f"table {n!r} holds entries of no collection")
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2: sys.exit("usage: format_reader.py DB_DIR")
-    try: main(sys.argv[1])
+    args = [a for a in sys.argv[1:] if a != "--kv"]
+    if len(args) != 1: sys.exit("usage: format_reader.py [--kv] DB_DIR")
+    try: main(args[0], kv="--kv" in sys.argv)
     except (Bad, lmdb.Error, ValueError, KeyError, TypeError) as e:
-        sys.exit(f"format_reader: {sys.argv[1]}: {e}")
+        sys.exit(f"format_reader: {args[0]}: {e}")

@@ -30,6 +30,14 @@ public struct CheckReport: Sendable, Hashable, Codable {
     }
 }
 
+extension CheckReport {
+    func adding(kvProblems: [String]) -> CheckReport {
+        var r = self
+        for p in kvProblems { r.problems.append(Problem(table: "kv_segments", entry: "", detail: p)) }
+        return r
+    }
+}
+
 extension Database {
     /// Reads every stored value and verifies its header, checksum and layout, and the
     /// cross-references between tables (documents ↔ chunks, sources, counters, id
@@ -110,7 +118,7 @@ extension Database {
                 }
                 return CheckReport(checkedValues: checked, problems: problems)
             }
-        }
+        }.adding(kvProblems: rethrowingAsRAGDB { try kvCaches.check() })
     }
 }
 

@@ -3,6 +3,7 @@ package import RAGDBNgram
 package import RAGDBChunks
 package import RAGDBVector
 package import RAGDBSparse
+@_exported public import RAGDBKVCache
 import Foundation
 
 /// A ragdb database: one LMDB environment (a directory) holding collections of documents,
@@ -13,7 +14,7 @@ import Foundation
 /// snapshot. Closed when the last reference goes.
 public final class Database: Sendable {
     /// The on-disk format version this build reads and writes (Format.md).
-    public static let formatVersion: UInt32 = 2
+    public static let formatVersion: UInt32 = 3
     /// The version string recorded in new databases.
     public static let softwareVersion = "ragdb 0.1.0"
 
@@ -45,14 +46,20 @@ public final class Database: Sendable {
     package let ngramStore: NgramStore
     package let sparseVectors: SparseVectorStore
     package let sparseIndex: SparseIndex
+    /// The chunk KV-cache store (Cache-Craft): model profiles, per-chunk key/value tensors
+    /// with reuse metadata, reuse lookup, budgets and eviction. Its methods throw
+    /// `KVCacheError` for bad input and damaged caches, `StorageError` underneath.
+    public let kvCaches: KVCacheStore
 
     static let metaTable = "meta"
     static let catalogTable = "collections"
     /// Every table a database of this format version has.
     /// Tables that format version 2 added to version 1 (the dense index).
     static let tablesAddedInVersion2 = ["dense_models", "dense_codes"] + NgramStore.tableNames + SparseVectorStore.tableNames
+    /// Tables that format version 3 added to version 2 (the KV-cache store).
+    static let tablesAddedInVersion3 = KVCacheStore.tableNames
     static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames
-        + NgramStore.tableNames + SparseVectorStore.tableNames
+        + NgramStore.tableNames + SparseVectorStore.tableNames + KVCacheStore.tableNames
 
     enum MetaKey {
         static let formatVersion = Array("format_version".utf8)
@@ -91,17 +98,19 @@ public final class Database: Sendable {
             guard let found = version, let version = found else {
                 throw RAGDBError(.notADatabase, "\(path) has no valid format version record")
             }
-            if version == 1 && options.upgrade && !options.readOnly {
-                // Version 2 only added the dense-index tables: create them and record the
-                // new version in one transaction.
-                try env.createTables(Self.tablesAddedInVersion2) { txn, _ in
+            if (version == 1 || version == 2) && options.upgrade && !options.readOnly {
+                // Versions 2 and 3 only added tables (the dense and n-gram indexes, learned
+                // sparse vectors; the KV-cache store): create them and record the new
+                // version in one transaction.
+                let added = (version == 1 ? Self.tablesAddedInVersion2 : []) + Self.tablesAddedInVersion3
+                try env.createTables(added) { txn, _ in
                     var w = ByteWriter(capacity: 4)
                     w.write(Self.formatVersion)
                     try txn.put(w.bytes, forKey: MetaKey.formatVersion, in: meta)
                 }
             } else if version != Self.formatVersion {
                 let hint = version > Self.formatVersion ? "it was written by a newer ragdb; upgrade ragdb to open it"
-                    : version == 1 ? "run `ragdb upgrade \(path)` to upgrade it in place" : "this format is not supported"
+                    : version == 1 || version == 2 ? "run `ragdb upgrade \(path)` to upgrade it in place" : "this format is not supported"
                 throw RAGDBError(.unsupportedFormat, "\(path) has format version \(version); this ragdb reads version \(Self.formatVersion): \(hint)")
             }
             for name in Self.allTables {
@@ -137,6 +146,7 @@ public final class Database: Sendable {
         self.sparseIndex = SparseIndex(tables: tables)
         self.ngramStore = NgramStore(tables: tables)
         self.sparseVectors = SparseVectorStore(tables: tables)
+        self.kvCaches = KVCacheStore(env: env, tables: tables)
     }
 
     // MARK: Collections

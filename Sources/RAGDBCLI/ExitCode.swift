@@ -51,6 +51,15 @@ func describe(_ error: any Error) -> CLIError {
         }
         if e.code == .notFound, e.message.hasPrefix("no database") { hint = "create one with 'ragdb init DB' or 'ragdb import'" }
         return CLIError(code: e.code.name, message: e.description, exit: exit, hint: hint)
+    case let e as KVCacheError:
+        let exit: Int32
+        switch e.code {
+        case .unknownProfile, .notFound: exit = RAGDBExit.cannotOpen
+        case .corrupt: exit = RAGDBExit.damaged
+        case .notReplayable: exit = RAGDBExit.io
+        default: exit = RAGDBExit.badInput
+        }
+        return CLIError(code: e.code.rawValue, message: e.description, exit: exit, hint: nil)
     case let e as StorageError:
         let exit = (e.code == .corruptValue || e.code == .corruptFile) ? RAGDBExit.damaged : RAGDBExit.io
         return CLIError(code: e.code.name, message: e.description, exit: exit, hint: nil)

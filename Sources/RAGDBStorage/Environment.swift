@@ -341,7 +341,7 @@ public final class Environment: @unchecked Sendable {
     /// How many times this environment grew its map since it was opened.
     public var growthCount: Int { growths.load(ordering: .relaxed) }
 
-    private func grow(from observed: Int) throws(StorageError) {
+    private func grow(from observed: Int, atLeast minimum: Int = 0) throws(StorageError) {
         guard resize.lockExclusive(timeout: options.growthTimeout) else {
             throw StorageError(.mapFull, operation: "grow the map",
                                detail: "read transactions of this process stayed open for \(options.growthTimeout) s")
@@ -354,9 +354,29 @@ public final class Environment: @unchecked Sendable {
                                detail: "the map reached its maximum of \(options.maximumMapSize) bytes")
         }
         let step = current < (1 << 30) ? current : (1 << 30)
-        let next = min(current + step, options.maximumMapSize)
+        let page = 1 << 20
+        let next = min(max(current + step, (minimum + page - 1) / page * page), options.maximumMapSize)
         try lmdbCheck(mdb_env_set_mapsize(handle, next), "grow the map to \(next) bytes")
         growths.add(1, ordering: .relaxed)
+    }
+
+    /// Grows the map ahead of a large write so that at least `bytes` more fit after the pages
+    /// in use: a write whose input cannot be replayed (a pipe) must not meet a full map and be
+    /// asked to start again.
+    ///
+    /// - Complexity: one `mdb_env_info`; a map resize (no data copied) when it grows.
+    public func reserveCapacity(_ bytes: Int) throws(StorageError) {
+        while true {
+            var info = MDB_envinfo()
+            mdb_env_info(handle, &info)
+            let used = (Int(info.me_last_pgno) + 1) * pageSize
+            let current = info.me_mapsize
+            guard used + bytes > current else { return }
+            guard current < options.maximumMapSize else {
+                throw StorageError(.mapFull, operation: "reserve \(bytes) bytes", detail: "the map reached its maximum of \(options.maximumMapSize) bytes")
+            }
+            try grow(from: current, atLeast: used + bytes)
+        }
     }
 
     /// Flushes the data buffers to disk (`mdb_env_sync(force: 1)`); needed only with

@@ -45,6 +45,21 @@ public struct ReadTransaction: ~Copyable, TransactionReading {
 @available(*, unavailable)
 extension ReadTransaction: Sendable {}
 
+/// The reading operations of a transaction that the caller holds open, for a view object
+/// that must read on demand (layer by layer) inside `Environment.read(_:)`.
+///
+/// - Warning: valid only while the transaction whose `handle` it copies is open; the type
+///   cannot enforce that, so keep it inside the closure that received the transaction.
+public struct TransactionReference: TransactionReading {
+    public let handle: TransactionHandle
+
+    /// A reference to the open transaction `transaction`.
+    public init(_ transaction: borrowing some TransactionReading & ~Copyable) { handle = transaction.handle }
+}
+
+@available(*, unavailable)
+extension TransactionReference: Sendable {}
+
 /// A read-write transaction, valid only inside `Environment.write(_:)`; committed when the
 /// closure returns, discarded when it throws.
 ///

@@ -285,6 +285,22 @@ let pythonFormatReaderAvailable: Bool = {
 }()
 
 /// The repository root, found from this source file's path.
+/// SHA-256 of `data` in hex, via the system's sha256sum.
+func sha256Hex(_ data: Data) -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["sha256sum"]
+    let inp = Pipe(), out = Pipe()
+    p.standardInput = inp
+    p.standardOutput = out
+    try? p.run()
+    inp.fileHandleForWriting.write(data)
+    try? inp.fileHandleForWriting.close()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return String(text.prefix(64))
+}
+
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite struct FormatReaderTests {
@@ -312,6 +328,28 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             #expect(try runRAGDB(["import", db, "--collection", "vec", "--chunker", "none", "--vectors", "e=" + dir + "/v.npy",
                                   "--vector-type", "float16", dir + "/v.jsonl"]).status == 0)
             #expect(try runRAGDB(["index", db, "--collection", "vec", "--codes", "pq"]).status == 0)
+            // KV caches: one raw, one shuffled+LZ4 in several segments (a smooth signal compresses).
+            for (name, comp) in [("raw", "none"), ("packed", "shuffle-lz4")] {
+                #expect(try runRAGDB(["kv", "profile", db, "--name", name, "--model", "m", "--tokenizer", "t", "--layers", "2", "--kv-heads", "4",
+                                      "--head-dim", "64", "--dtype", "f16", "--segment-bytes", "4KiB", "--compression", comp]).status == 0)
+            }
+            var kvBytes = Data()
+            for i in 0..<(2 * 2 * 20 * 4 * 64) { withUnsafeBytes(of: Float16(sin(Float(i) * 0.01)).bitPattern.littleEndian) { kvBytes.append(contentsOf: $0) } }
+            for name in ["raw", "packed"] {
+                let put = try runRAGDB(["kv", "put", db, "--profile", name, "--chunk", "3", "--tokens", "20", "--prefix", "1,2", "--prefix-scores", "1,2", "--cci", "0.7"], input: kvBytes)
+                #expect(put.status == 0, "\(put.stderr)")
+            }
+            let kvReader = Process()
+            kvReader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            kvReader.arguments = ["python3", repositoryRoot + "/Tests/format_reader.py", "--kv", db]
+            let kvOut = Pipe()
+            kvReader.standardOutput = kvOut
+            try kvReader.run()
+            let kvLines = String(decoding: kvOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+            kvReader.waitUntilExit()
+            #expect(kvReader.terminationStatus == 0)
+            let digest = sha256Hex(kvBytes)
+            #expect(kvLines.count == 2 && kvLines.allSatisfy { $0.contains(digest) && $0.contains("\"prefix\": [1, 2]") }, "\(kvLines)")
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             p.arguments = ["python3", repositoryRoot + "/Tests/format_reader.py", db]

@@ -113,6 +113,18 @@ typedef struct ragdb_kernel_table {
 /// The kernels of `level` (clamped to the best supported level).
 const ragdb_kernel_table *ragdb_kernels_for_level(int level);
 
+
+/// CRC-32C (Castagnoli; reflected polynomial 0x82F63B78, init and final XOR 0xFFFFFFFF) of
+/// n bytes, continuing from `crc` (0 to start). ragdb_crc32c(0, "123456789", 9) = 0xE3069283.
+/// Hardware crc32 in three interleaved lanes where SSE4.2 exists, slicing-by-8 otherwise.
+uint32_t ragdb_crc32c(uint32_t crc, const void *data, size_t n);
+/// Byte-plane shuffle of `count` elements of `width` bytes: dst[b·count + i] = src[i·width + b]
+/// (all bytes 0 of the elements, then all bytes 1, …), which groups the slowly varying
+/// sign/exponent bytes of floats so that LZ4 finds repeats. src and dst must not overlap.
+void ragdb_shuffle_bytes(const void *src, void *dst, size_t count, size_t width);
+/// The inverse of ragdb_shuffle_bytes.
+void ragdb_unshuffle_bytes(const void *src, void *dst, size_t count, size_t width);
+
 #ifdef __cplusplus
 }
 #endif

@@ -94,6 +94,11 @@ if Context.environment["RAGDB_BENCHMARKS"] == "1" {
             path: "Benchmarks/DenseBenchmarks"))
     package.targets.append(
         .executableTarget(
+            name: "kv-bench",
+            dependencies: ["RAGDB", "RAGDBStorage"],
+            path: "Benchmarks/KVBenchmarks"))
+    package.targets.append(
+        .executableTarget(
             name: "ngram-bench",
             dependencies: ["RAGDB"],
             path: "Benchmarks/NgramBenchmarks"))

@@ -148,7 +148,7 @@ def main(path, kv=False):
         version = struct.unpack("<I", v)[0]
         if version != 3: raise Bad(f"format version {version}; this reader reads version 3 only"
                                    + (" (written by a newer ragdb)" if version > 3 else ""))
-        for n in TABLES + ("kv_profiles", "kv_entries", "kv_segments", "kv_stats"):
+        for n in TABLES + ("kv_profiles", "kv_entries", "kv_segments", "kv_stats", "metadata_index", "metadata_stats"):
             if n not in names: raise Bad(f"lacks the table {n!r}")
         caches = read_kv(env, txn, names)
         if kv:

@@ -244,6 +244,13 @@ public struct Collection: Sendable {
                         }
                         if !result.assigned.isEmpty { index.add(result.assigned, p.terms) }
                     }
+                    for (chunk, m) in zip(result.removed, result.removedMetadata) where !m.isEmpty {
+                        try database.metadataIndex.update(chunk: chunk.rawValue, metadata: m, add: false, collection: collection.rawValue, txn)
+                    }
+                    for (chunk, c) in zip(result.assigned, doc.chunks) {
+                        let m = MetadataIndex.effective(document: doc.metadata, chunk: c.metadata)
+                        if !m.isEmpty { try database.metadataIndex.update(chunk: chunk.rawValue, metadata: m, add: true, collection: collection.rawValue, txn) }
+                    }
                 }
                 try index.apply(sparse, collection: collection.rawValue, txn)
                 try learned.apply(sparse, collection: collection.rawValue, txn)
@@ -271,7 +278,10 @@ public struct Collection: Sendable {
                 let analyzer = settings.analyzer.analyzer
                 var index = SparseChanges()
                 for id in ids {
-                    guard let (removed, texts) = try store.delete(id, in: collection, counters: &counters, txn) else { continue }
+                    guard let (removed, texts, metadata) = try store.delete(id, in: collection, counters: &counters, txn) else { continue }
+                    for (chunk, m) in zip(removed.chunkIDs, metadata) where !m.isEmpty {
+                        try database.metadataIndex.update(chunk: chunk.rawValue, metadata: m, add: false, collection: collection.rawValue, txn)
+                    }
                     if spaceCount > 0 {
                         try database.vectorStore.delete(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, spaceCount: spaceCount, txn)
                     }

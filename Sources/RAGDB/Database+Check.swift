@@ -95,9 +95,10 @@ extension Database {
                         checked += try checkTextIndex(info, txn) { table, entry, detail in report(table, entry, detail) }
                     }
                     checked += try checkNgramIndex(info, txn) { table, entry, detail in report(table, entry, detail) }
+                    checked += try checkMetadataIndex(info, txn) { table, entry, detail in report(table, entry, detail) }
                 }
                 // records of collections that do not exist
-                for name in ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames + NgramStore.tableNames + SparseVectorStore.tableNames {
+                for name in ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames + NgramStore.tableNames + SparseVectorStore.tableNames + MetadataIndex.tableNames {
                     guard let table = try env.table(name, create: false) else {
                         report(name, "table", "missing")
                         continue
@@ -123,6 +124,34 @@ extension Database {
 }
 
 extension Database {
+    /// Recomputes the metadata index entries and per-field counts of a collection from its
+    /// documents and chunks and compares them with the stored ones.
+    func checkMetadataIndex(_ info: CollectionInfo, _ txn: borrowing some TransactionReading & ~Copyable,
+                            report: (String, String, String) -> Void) throws -> Int {
+        let collection = CollectionID(rawValue: info.id)
+        var expected = Set<[UInt8]>()
+        var chunksWithField: [String: UInt64] = [:]
+        var docs: [DocumentRecord] = []
+        try chunkStore.scanDocuments(of: collection, txn) { docs.append($0); return .next }
+        for doc in docs {
+            for chunk in doc.chunkIDs {
+                let own = try chunkStore.chunk(chunk, in: collection, txn)?.metadata ?? [:]
+                let m = MetadataIndex.effective(document: doc.metadata, chunk: own)
+                for k in MetadataIndex.expectedKeys(chunk: chunk.rawValue, metadata: m, collection: info.id) { expected.insert(k) }
+                for f in m.keys { chunksWithField[f, default: 0] += 1 }
+            }
+        }
+        let stored = try metadataIndex.allEntries(collection: info.id, txn)
+        let storedSet = Set(stored)
+        if storedSet != expected {
+            report("metadata_index", "collection \"\(info.name)\"", "\(expected.subtracting(storedSet).count) entries missing, \(storedSet.subtracting(expected).count) unexpected")
+        }
+        for (field, s) in try metadataIndex.fields(collection: info.id, txn) where s.chunks != chunksWithField[field, default: 0] {
+            report("metadata_stats", "collection \"\(info.name)\" field \"\(field)\"", "counts \(s.chunks) chunks, \(chunksWithField[field, default: 0]) have the field")
+        }
+        return stored.count
+    }
+
     /// Rebuilds the expected BM25 postings of a collection from its chunks' texts and compares
     /// them with the stored blocks, the term dictionary and the statistics.
     ///

@@ -46,6 +46,7 @@ public final class Database: Sendable {
     package let ngramStore: NgramStore
     package let sparseVectors: SparseVectorStore
     package let sparseIndex: SparseIndex
+    package let metadataIndex: MetadataIndex
     /// The chunk KV-cache store (Cache-Craft): model profiles, per-chunk key/value tensors
     /// with reuse metadata, reuse lookup, budgets and eviction. Its methods throw
     /// `KVCacheError` for bad input and damaged caches, `StorageError` underneath.
@@ -56,10 +57,11 @@ public final class Database: Sendable {
     /// Every table a database of this format version has.
     /// Tables that format version 2 added to version 1 (the dense index).
     static let tablesAddedInVersion2 = ["dense_models", "dense_codes"] + NgramStore.tableNames + SparseVectorStore.tableNames
-    /// Tables that format version 3 added to version 2 (the KV-cache store).
-    static let tablesAddedInVersion3 = KVCacheStore.tableNames
+    /// Tables that format version 3 added to version 2 (the KV-cache store, the metadata
+    /// index).
+    static let tablesAddedInVersion3 = KVCacheStore.tableNames + MetadataIndex.tableNames
     static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames
-        + NgramStore.tableNames + SparseVectorStore.tableNames + KVCacheStore.tableNames
+        + NgramStore.tableNames + SparseVectorStore.tableNames + KVCacheStore.tableNames + MetadataIndex.tableNames
 
     enum MetaKey {
         static let formatVersion = Array("format_version".utf8)
@@ -103,7 +105,15 @@ public final class Database: Sendable {
                 // sparse vectors; the KV-cache store): create them and record the new
                 // version in one transaction.
                 let added = (version == 1 ? Self.tablesAddedInVersion2 : []) + Self.tablesAddedInVersion3
-                try env.createTables(added) { txn, _ in
+                var existing: [String: Table] = [:]
+                for name in ChunkStore.tableNames + [Self.catalogTable] {
+                    guard let t = try env.table(name, create: false) else { throw RAGDBError(.corrupt, "\(path) lacks the table \"\(name)\"") }
+                    existing[name] = t
+                }
+                try env.createTables(added) { txn, created in
+                    // The metadata index of version 3 covers the chunks already stored.
+                    try Self.buildMetadataIndex(store: ChunkStore(tables: existing), catalog: existing[Self.catalogTable]!,
+                                                index: MetadataIndex(tables: created), txn)
                     var w = ByteWriter(capacity: 4)
                     w.write(Self.formatVersion)
                     try txn.put(w.bytes, forKey: MetaKey.formatVersion, in: meta)
@@ -147,6 +157,7 @@ public final class Database: Sendable {
         self.ngramStore = NgramStore(tables: tables)
         self.sparseVectors = SparseVectorStore(tables: tables)
         self.kvCaches = KVCacheStore(env: env, tables: tables)
+        self.metadataIndex = MetadataIndex(tables: tables)
     }
 
     // MARK: Collections
@@ -272,8 +283,32 @@ public final class Database: Sendable {
                 try sparseIndex.drop(collection: info.id, txn)
                 try ngramStore.drop(collection: info.id, txn)
                 try sparseVectors.drop(collection: info.id, txn)
+                try metadataIndex.drop(info.id, txn)
                 try txn.delete(forKey: Array(name.utf8), in: catalog)
                 return true
+            }
+        }
+    }
+
+    /// Indexes the metadata of every stored chunk of every collection (the upgrade to
+    /// version 3).
+    static func buildMetadataIndex(store: ChunkStore, catalog: Table, index: MetadataIndex, _ txn: borrowing WriteTransaction) throws {
+        var ids: [UInt32] = []
+        try txn.scan(catalog) { key, value in
+            let name = key.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            ids.append(try CollectionInfo.decode(value, name: name).id)
+            return .next
+        }
+        for id in ids {
+            let collection = CollectionID(rawValue: id)
+            var docs: [DocumentRecord] = []
+            try store.scanDocuments(of: collection, txn) { docs.append($0); return .next }
+            for doc in docs {
+                for chunk in doc.chunkIDs {
+                    let own = try store.chunk(chunk, in: collection, txn)?.metadata ?? [:]
+                    let m = MetadataIndex.effective(document: doc.metadata, chunk: own)
+                    if !m.isEmpty { try index.update(chunk: chunk.rawValue, metadata: m, add: true, collection: id, txn) }
+                }
             }
         }
     }

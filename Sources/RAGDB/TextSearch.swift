@@ -59,14 +59,14 @@ public final class TextIndex: Sendable {
     /// id first). Exact: the same results and scores as scoring every matching chunk.
     ///
     /// - Complexity: MaxScore over the query terms' postings; no LMDB access.
-    public func search(_ query: String, k: Int, method: Method = .accumulate) -> [(chunk: ChunkID, score: Double)] {
+    public func search(_ query: String, k: Int, method: Method = .accumulate, allowed: ((UInt64) -> Bool)? = nil) -> [(chunk: ChunkID, score: Double)] {
         let terms = analyzer.terms(query)
         let bm25 = BM25(k1: k1, b: b)
         let hits: [SparseHit]
-        switch method {
+        switch allowed == nil ? method : .accumulate {
         case .accumulate:
             var buffer = scratch.withLock { $0.popLast() } ?? []
-            hits = snapshot.searchAccumulating(terms, k: k, bm25: bm25, norms: norms, scratch: &buffer)
+            hits = snapshot.searchAccumulating(terms, k: k, bm25: bm25, norms: norms, scratch: &buffer, allowed: allowed)
             scratch.withLock { $0.append(buffer) }
         case .maxscore:
             hits = snapshot.search(terms, k: k, bm25: bm25)
@@ -75,6 +75,9 @@ public final class TextIndex: Sendable {
         }
         return hits.map { (ChunkID(rawValue: $0.chunk), $0.score) }
     }
+
+    /// Postings of the query's distinct terms: the work a search does.
+    public func postingCount(of query: String) -> Int { snapshot.postingCount(analyzer.terms(query)) }
 
     /// The same ranking computed by scoring every posting of the query terms (the reference
     /// for tests and benchmarks).

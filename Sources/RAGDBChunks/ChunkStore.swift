@@ -94,6 +94,9 @@ public struct PutResult: Sendable, Equatable {
     public var removed: [ChunkID]
     /// Their texts, in the same order (for indexes that must remove their terms).
     public var removedTexts: [String] = []
+    /// Their effective metadata (document overlaid by chunk), in the same order (for the
+    /// metadata index).
+    public var removedMetadata: [Metadata] = []
     /// The ids given to the new chunks, in order.
     public var assigned: [ChunkID]
 }
@@ -345,10 +348,11 @@ public struct ChunkStore: Sendable {
         var outcome = PutOutcome.inserted
         var removed: [ChunkID] = []
         var removedTexts: [String] = []
+        var removedMetadata: [Metadata] = []
         if let existing = try self.document(document.id, in: collection, txn) {
             guard replace else { return nil }
             if existing.fingerprint == fingerprint { return PutResult(outcome: .unchanged, removed: [], assigned: []) }
-            removedTexts = try removeContent(of: existing, in: collection, counters: &counters, txn)
+            (removedTexts, removedMetadata) = try removeContent(of: existing, in: collection, counters: &counters, txn)
             removed = existing.chunkIDs
             outcome = .replaced
         }
@@ -386,7 +390,7 @@ public struct ChunkStore: Sendable {
         record.encode(into: &w)
         try txn.put(try FramedValue.encode(w.bytes, policy: .whenItPays), forKey: docKey, in: documents)
         counters.documents += 1
-        return PutResult(outcome: outcome, removed: removed, removedTexts: removedTexts, assigned: ids)
+        return PutResult(outcome: outcome, removed: removed, removedTexts: removedTexts, removedMetadata: removedMetadata, assigned: ids)
     }
 
     /// Deletes document `id` of `collection` with its chunks and source.
@@ -399,27 +403,29 @@ public struct ChunkStore: Sendable {
     public func delete(
         _ id: String, in collection: CollectionID, counters: inout CollectionCounters,
         _ txn: borrowing WriteTransaction
-    ) throws -> (record: DocumentRecord, texts: [String])? {
+    ) throws -> (record: DocumentRecord, texts: [String], metadata: [Metadata])? {
         guard let existing = try document(id, in: collection, txn) else { return nil }
-        let texts = try removeContent(of: existing, in: collection, counters: &counters, txn)
-        return (existing, texts)
+        let (texts, metadata) = try removeContent(of: existing, in: collection, counters: &counters, txn)
+        return (existing, texts, metadata)
     }
 
     /// Deletes a document's record, chunks and source, adjusting `counters`.
     ///
-    /// - Returns: the deleted chunks' texts, in order.
+    /// - Returns: the deleted chunks' texts and effective metadata, in order.
     @discardableResult
     private func removeContent(
         of doc: DocumentRecord, in collection: CollectionID, counters: inout CollectionCounters,
         _ txn: borrowing WriteTransaction
-    ) throws -> [String] {
+    ) throws -> (texts: [String], metadata: [Metadata]) {
         var texts: [String] = []
+        var metadata: [Metadata] = []
         texts.reserveCapacity(doc.chunkIDs.count)
         for id in doc.chunkIDs {
             let key = Self.chunkKey(collection, id)
             let sizes: (Int, Int)? = try txn.withValue(forKey: key, in: chunks) { value in
                 let record = try ChunkRecord.decode(id: id, raw: FramedValue.decode(value, context: "chunk \(id)"))
                 texts.append(record.text)
+                metadata.append(MetadataIndex.effective(document: doc.metadata, chunk: record.metadata))
                 return (record.text.utf8.count, value.byteCount)
             }
             guard let (textBytes, stored) = sizes else {
@@ -438,7 +444,7 @@ public struct ChunkStore: Sendable {
         }
         try txn.delete(forKey: docKey, in: documents)
         counters.documents -= 1
-        return texts
+        return (texts, metadata)
     }
 
     /// Writes the counters of `collection`.

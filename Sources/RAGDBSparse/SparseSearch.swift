@@ -110,7 +110,8 @@ public final class SparseSnapshot: Sendable {
     ///
     /// - Parameter norms: `normalizers(bm25)`, computed once per index and parameters.
     /// - Complexity: O(postings of the query terms) additions, then O(touched · log k).
-    public func searchAccumulating(_ query: [String], k: Int, bm25: BM25 = BM25(), norms: [Double], scratch: inout [Double]) -> [SparseHit] {
+    public func searchAccumulating(_ query: [String], k: Int, bm25: BM25 = BM25(), norms: [Double], scratch: inout [Double],
+                                   allowed: ((UInt64) -> Bool)? = nil) -> [SparseHit] {
         guard k > 0 else { return [] }
         if scratch.count != chunkIDs.count { scratch = [Double](repeating: 0, count: chunkIDs.count) }
         var touched: [Int32] = []
@@ -132,10 +133,18 @@ public final class SparseSnapshot: Sendable {
         }
         var heap = MinHeap(capacity: k)
         for d in touched {
-            heap.offer(SparseHit(chunk: chunkIDs[Int(d)], score: scratch[Int(d)]))
+            if allowed.map({ $0(chunkIDs[Int(d)]) }) ?? true {
+                heap.offer(SparseHit(chunk: chunkIDs[Int(d)], score: scratch[Int(d)]))
+            }
             scratch[Int(d)] = 0
         }
         return Self.top(heap.items, k)
+    }
+
+    /// The postings of the query's distinct terms (the work a search does; the planner's
+    /// cost estimate).
+    public func postingCount(_ query: [String]) -> Int {
+        queryLists(query).reduce(0) { $0 + $1.list.docs.count }
     }
 
     /// Mean chunk length (1 for an empty index).

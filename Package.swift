@@ -31,6 +31,9 @@ let package = Package(
         .systemLibrary(
             name: "CRAGDBZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(
+            name: "CRAGDBEdit", pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"]), .brew(["libedit"])]),
         .target(
             name: "RAGDBStorage", dependencies: ["CRAGDBLMDB", "CRAGDBLZ4"],
             swiftSettings: strict),
@@ -45,7 +48,7 @@ let package = Package(
         .target(name: "RAGDBImport", dependencies: ["RAGDB", "CRAGDBZlib"], swiftSettings: strict),
         .target(
             name: "RAGDBCLI",
-            dependencies: ["RAGDB", "RAGDBImport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["RAGDB", "RAGDBImport", "CRAGDBEdit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(name: "ragdb", dependencies: ["RAGDBCLI"], swiftSettings: strict),
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system libraries ragdb builds against, when they are missing:
-# LMDB and LZ4 (with pkg-config files), plus lmdb-utils for mdb_stat. Debian/Ubuntu (apt).
+# LMDB and LZ4 (with pkg-config files), zlib, libedit (line editing in `ragdb shell`), plus
+# lmdb-utils for mdb_stat. Debian/Ubuntu (apt).
 set -euo pipefail
 
-packages=(liblmdb-dev liblz4-dev zlib1g-dev lmdb-utils pkg-config)
+packages=(liblmdb-dev liblz4-dev zlib1g-dev libedit-dev lmdb-utils pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

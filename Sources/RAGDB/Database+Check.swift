@@ -132,11 +132,17 @@ extension Database {
         var expected = Set<[UInt8]>()
         var chunksWithField: [String: UInt64] = [:]
         var docs: [DocumentRecord] = []
-        try chunkStore.scanDocuments(of: collection, txn) { docs.append($0); return .next }
+        do {
+            try chunkStore.scanDocuments(of: collection, txn) { docs.append($0); return .next }
+        } catch {
+            // A damaged document record is reported by the document check.
+            return 0
+        }
         for doc in docs {
             for chunk in doc.chunkIDs {
-                let own = try chunkStore.chunk(chunk, in: collection, txn)?.metadata ?? [:]
-                let m = MetadataIndex.effective(document: doc.metadata, chunk: own)
+                // A chunk that does not decode is reported by the chunk check; skip it here.
+                guard let record = try? chunkStore.chunk(chunk, in: collection, txn) else { continue }
+                let m = MetadataIndex.effective(document: doc.metadata, chunk: record.metadata)
                 for k in MetadataIndex.expectedKeys(chunk: chunk.rawValue, metadata: m, collection: info.id) { expected.insert(k) }
                 for f in m.keys { chunksWithField[f, default: 0] += 1 }
             }

@@ -128,7 +128,7 @@ public final class Searcher: Sendable {
     /// How the filter is applied.
     enum FilterPlacement: String { case none, first, after }
     /// How the dense leg runs.
-    enum DenseStrategy { case none, ann, exact, exactAllowed }
+    enum DenseStrategy { case none, ann, exact, exactAllowed, verifyOnly }
 
     struct Decision {
         var plan: QueryPlan
@@ -193,7 +193,12 @@ public final class Searcher: Sendable {
         // Dense.
         var dense = DenseStrategy.none
         let denseSpace = q.vectors.keys.sorted().first
-        if let space = denseSpace {
+        let sparseLegs = ops.filter { ["bm25", "learned-sparse", "ngram"].contains($0.op) }.count
+        if denseSpace != nil && sparseLegs > 0 {
+            // Hybrid (BiDR): the sparse legs propose, dense similarity verifies their candidates.
+            dense = .verifyOnly
+            notes.append("dense: verifies the candidates the sparse stages propose (hybrid)")
+        } else if let space = denseSpace {
             let index = try denseIndex(space)
             let d = index.dimensions
             let vectorBytes = d * (index.space.elementType == .float32 ? 4 : index.space.elementType == .float16 ? 2 : 1)
@@ -223,12 +228,12 @@ public final class Searcher: Sendable {
         if placement == .after, let f = q.filter {
             op("post-filter", "\(f) on each candidate's stored metadata", rows: Int(Double(union) * selectivity), bytes: union * 256)
         }
-        if let space = denseSpace, dense == .ann || legs > 1 {
+        if let space = denseSpace, dense == .ann || dense == .verifyOnly {
             let index = try denseIndex(space)
             let vb = index.dimensions * 4
             op("dense-verify", "exact \(index.space.metric) on the candidates' stored vectors (space \(space))", rows: union, bytes: union * vb)
         }
-        if legs > 1 { op("fuse", q.fusion.description, rows: union, bytes: 0) }
+        if legs + (dense == .verifyOnly ? 1 : 0) > 1 { op("fuse", q.fusion.description, rows: union, bytes: 0) }
         if let budget = q.budget {
             op("assemble", "budget \(budget) tokens: coverage + relevance − redundancy − cost, greedy by gain per token", rows: q.k, bytes: 0)
         } else {
@@ -472,7 +477,7 @@ public final class Searcher: Sendable {
                 for h in hits { denseScores[h.chunk] = Double(h.score) }
                 legs.append(("dense", denseRanked!))
                 record("exact-scan", input: allowed?.count ?? n, output: hits.count, bytes: bytes, since: t0)
-            case .none: break
+            case .none, .verifyOnly: break
             }
         }
         // Union of candidates, in first-seen order.
@@ -511,7 +516,7 @@ public final class Searcher: Sendable {
         }
         // Dense verification of every candidate, when the candidates came from codes or from
         // other legs.
-        if let space = decision.denseSpace, let vector = q.vectors[space], decision.dense == .ann || legs.count > 1 {
+        if let space = decision.denseSpace, let vector = q.vectors[space], decision.dense == .ann || decision.dense == .verifyOnly {
             let index = try denseIndex(space)
             let t0 = DispatchTime.now().uptimeNanoseconds
             let need = union.filter { denseScores[$0] == nil }
@@ -617,7 +622,37 @@ public final class Searcher: Sendable {
     }
 }
 
+/// One metadata field of a collection with the statistics the planner uses.
+public struct MetadataFieldStatistics: Sendable, Hashable {
+    /// The field name.
+    public var field: String
+    /// Chunks that have it.
+    public var chunks: UInt64
+    /// Index entries (a list contributes one per distinct element).
+    public var entries: UInt64
+    /// Distinct (type, value) pairs.
+    public var distinct: UInt64
+    /// Numeric bounds seen (±∞ when the field has no numbers).
+    public var minimum: Double, maximum: Double
+}
+
 extension Collection {
     /// A planner over this collection's indexes, for `Query` values.
     public func searcher() -> Searcher { Searcher(collection: self) }
+
+    /// The metadata fields of this collection's chunks, with the metadata index's statistics.
+    ///
+    /// - Complexity: one range scan over the field statistics.
+    public func metadataFields() throws(RAGDBError) -> [MetadataFieldStatistics] {
+        let db = database
+        let cid = id.rawValue
+        return try rethrowingAsRAGDB {
+            try db.env.read { txn in
+                try db.metadataIndex.fields(collection: cid, txn).map {
+                    MetadataFieldStatistics(field: $0.field, chunks: $0.statistics.chunks, entries: $0.statistics.entries,
+                                            distinct: $0.statistics.distinct, minimum: $0.statistics.minimum, maximum: $0.statistics.maximum)
+                }
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ struct RAGDBCommand: ParsableCommand {
             """,
         version: Database.softwareVersion,
         subcommands: [InitCommand.self, ImportCommand.self, CollectionsCommand.self, StatsCommand.self,
-                      GetCommand.self, CheckCommand.self, ExportCommand.self, SearchCommand.self, IndexCommand.self, NgramCommand.self, CompactCommand.self, KVCommand.self, UpgradeCommand.self])
+                      GetCommand.self, CheckCommand.self, ExportCommand.self, SearchCommand.self, IndexCommand.self, NgramCommand.self, CompactCommand.self, KVCommand.self, ShellCommand.self, UpgradeCommand.self])
 }
 
 /// Runs `ragdb` with `arguments` (without the program name) and returns the exit code.

@@ -102,6 +102,24 @@ struct SearchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON (always on in batch mode).")
     var json = false
 
+    @Option(name: .long, help: "A metadata filter in the query language: \"lang = 'en' AND year >= 2020\" (README: The query language).")
+    var `where`: String?
+
+    @Option(name: .long, help: "A token budget: return the chunk set chosen by budgeted assembly instead of the top k.")
+    var budget: Int?
+
+    @Option(name: .long, help: "Assembly method with --budget: greedy (utility per token) or truncate (the ranked list until the budget is used).")
+    var pack = "greedy"
+
+    @Option(name: .long, help: "An n-gram for the FM-index stage (SEAL scoring); repeat for several.")
+    var ngram: [String] = []
+
+    @Option(name: .long, help: "A KV-cache profile: attach each result's reuse answer.")
+    var kvProfile: String?
+
+    @Flag(name: .long, help: "Print the plan with estimates and actual rows, bytes and time per operator (EXPLAIN ANALYZE).")
+    var analyze = false
+
     @Flag(name: .long, help: "Leave chunk text out of the results.")
     var noText = false
 
@@ -109,7 +127,9 @@ struct SearchCommand: ParsableCommand {
     var timing = false
 
     func validate() throws {
-        guard (text != nil || vector != nil || sparse != nil) != (queries != nil) else { throw ValidationError("give either --text, --vector and/or --sparse, or --queries") }
+        guard (text != nil || vector != nil || sparse != nil || !ngram.isEmpty) != (queries != nil) else { throw ValidationError("give either --text, --vector, --sparse and/or --ngram, or --queries") }
+        if let budget, budget < 1 { throw ValidationError("--budget must be at least 1") }
+        guard ["greedy", "truncate"].contains(pack) else { throw ValidationError("--pack must be greedy or truncate") }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         guard k1 >= 0, (0...1).contains(b) else { throw ValidationError("--k1 must be at least 0 and --b between 0 and 1") }
         guard vector == nil || queries == nil else { throw ValidationError("--vector goes with --text; use --query-vectors with --queries") }
@@ -178,7 +198,17 @@ struct SearchCommand: ParsableCommand {
             return hits
         }
         var sparseQuery: [String: Float] = [:]
+        // Batch lines go through the planner when a flag only it understands is given.
+        let planned = `where` != nil || budget != nil || !ngram.isEmpty || kvProfile != nil || analyze
+        let searcher = c.searcher()
         func hits(_ q: String, _ v: [Float]?) throws -> [Hit] {
+            if planned {
+                let query = try plannedQuery(c, text: q, vector: v, sparseQuery: sparseQuery, mode: mode, exactScan: exactScan, fusion: fusionChoice,
+                                             denseSpace: denseIndex?.spaceName, sparseSpace: sparseIndex?.spaceName)
+                return try searcher.run(query).hits.map { h in
+                    Hit(chunk: h.chunk.rawValue, doc: h.documentID, score: h.score, text: noText ? nil : h.text, dense: h.stageScores["dense"], bm25: h.stageScores["bm25"])
+                }
+            }
             switch mode {
             case "sparse":
                 let found = sparseIndex!.search(sparseQuery, k: k)
@@ -214,7 +244,7 @@ struct SearchCommand: ParsableCommand {
         if let sparse {
             sparseQuery = try parseSparse(try? JSONSerialization.jsonObject(with: Data(sparse.utf8)))
         }
-        if text != nil || vector != nil || sparse != nil {
+        if text != nil || vector != nil || sparse != nil || !ngram.isEmpty {
             var v: [Float]?
             if let vector, vector.hasPrefix("@") {
                 // @FILE.npy:ROW — one row of a .npy file (0-based).
@@ -235,6 +265,11 @@ struct SearchCommand: ParsableCommand {
                     throw ValidationError("--vector must be a JSON array of numbers, or @FILE.npy:ROW")
                 }
                 v = parsed.map { $0.floatValue }
+            }
+            if queries == nil {
+                try runPlanned(c, text: text, vector: v, sparseQuery: sparseQuery, mode: mode, exactScan: exactScan, fusion: fusionChoice,
+                               denseSpace: denseIndex?.spaceName, sparseSpace: sparseIndex?.spaceName)
+                return
             }
             let results = try hits(text ?? "", v)
             if json {
@@ -336,6 +371,64 @@ struct SearchCommand: ParsableCommand {
             enc.outputFormatting = [.sortedKeys]
             Output.error(String(decoding: try enc.encode(t), as: UTF8.self))
         }
+    }
+
+    /// Builds the `Query` for the flags.
+    func plannedQuery(_ c: Collection, text: String?, vector: [Float]?, sparseQuery: [String: Float], mode: String, exactScan: Bool,
+                      fusion: Fusion, denseSpace: String?, sparseSpace: String?) throws -> Query {
+        var q = Query(text: mode == "dense" || mode == "sparse" ? nil : text, k: k)
+        if let vector, let denseSpace, mode != "text" && mode != "sparse" { q.vectors = [denseSpace: vector] }
+        if let sparseSpace, !sparseQuery.isEmpty, mode == "sparse" || mode == "hybrid" { q.sparse = [sparseSpace: sparseQuery]; if mode == "hybrid" { q.text = nil } }
+        q.ngrams = ngram
+        q.exactDense = exactScan
+        q.fusion = fusion
+        q.probes = probes
+        if let candidates { q.candidates = candidates } else if mode == "dense", let denseSpace, let snap = try c.loadDenseIndex(space: denseSpace).snapshot {
+            q.candidates = snap.defaultCandidates(k: k)
+        }
+        if let w = `where` {
+            do { q.filter = try QueryLanguage.parseFilter(w) } catch {
+                throw CLIError(code: "search.bad_filter", message: "--where: \(error.description)", exit: RAGDBExit.usage)
+            }
+        }
+        q.budget = budget
+        q.assembly.method = pack == "truncate" ? .truncate : .greedy
+        q.kvProfile = kvProfile
+        return q
+    }
+
+    /// One query through the planner (the same one `ragdb shell` uses).
+    func runPlanned(_ c: Collection, text: String?, vector: [Float]?, sparseQuery: [String: Float], mode: String, exactScan: Bool,
+                    fusion: Fusion, denseSpace: String?, sparseSpace: String?) throws {
+        let q = try plannedQuery(c, text: text, vector: vector, sparseQuery: sparseQuery, mode: mode, exactScan: exactScan, fusion: fusion,
+                                 denseSpace: denseSpace, sparseSpace: sparseSpace)
+        let result = try c.searcher().run(q)
+        let hits = result.hits.map { h in
+            Hit(chunk: h.chunk.rawValue, doc: h.documentID, score: h.score, text: noText ? nil : h.text, dense: h.stageScores["dense"],
+                bm25: h.stageScores["bm25"] ?? h.stageScores.first(where: { $0.key.hasPrefix("sparse:") })?.value)
+        }
+        if json {
+            struct KV: Encodable { var status: String; var variant: String?; var recompute: [Int] }
+            struct Row: Encodable { var chunk: UInt64; var doc: String; var score: Double; var text: String?; var dense: Double?; var bm25: Double?; var tokens: Int; var kv: KV? }
+            struct Ctx: Encodable { var tokens: Int; var budget: Int; var utility: Double; var passages: Int }
+            struct Payload: Encodable { var results: [Row]; var plan: QueryPlan?; var context: Ctx? }
+            let rows = zip(hits, result.hits).map { h, r in
+                Row(chunk: h.chunk, doc: h.doc, score: h.score, text: h.text, dense: h.dense, bm25: h.bm25, tokens: r.tokens,
+                    kv: r.kv.map { KV(status: $0.cache == nil ? "missing" : "hit", variant: $0.cache.map { $0.key.variant == 0 ? "standalone" : String($0.key.variant, radix: 16) }, recompute: $0.recompute) })
+            }
+            try Output.json(Payload(results: rows, plan: explain || analyze ? result.plan : nil,
+                                    context: result.context.map { Ctx(tokens: $0.tokens, budget: $0.budget, utility: $0.utility, passages: $0.passages.count) }))
+            return
+        }
+        if hits.isEmpty { Output.line("no results") }
+        for (rank, h) in hits.enumerated() {
+            Output.line("\(rank + 1). \(h.doc) (chunk \(h.chunk), score \(String(format: "%.4f", h.score)))")
+            if let t = h.text { Output.line("   " + t.prefix(200).replacingOccurrences(of: "\n", with: " ")) }
+        }
+        if let ctx = result.context {
+            Output.line("context: \(ctx.chunks.count) chunks in \(ctx.passages.count) passages, \(ctx.tokens) of \(ctx.budget) tokens, utility \(String(format: "%.3f", ctx.utility))")
+        }
+        if explain || analyze { Output.line("plan:\n" + result.plan.render()) }
     }
 
     /// The plan as a text table.

@@ -41,11 +41,12 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             r = try runRAGDB(["stats", db, "--json"])
             #expect(r.status == 0)
             let stats = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-            #expect(stats["format_version"] as? Int == 2)
+            #expect(stats["format_version"] as? Int == 3)
             let colls = try #require(stats["collections"] as? [[String: Any]])
             #expect(colls.count == 1 && colls[0]["name"] as? String == "docs" && colls[0]["documents"] as? Int == 50 && colls[0]["chunks"] as? Int == 50)
             let tables = try #require(stats["tables"] as? [[String: Any]]).compactMap { $0["name"] as? String }
-            #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters", "vectors", "sparse_terms", "sparse_postings", "sparse_stats", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending", "sparse_vectors"])
+            #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters", "vectors", "sparse_terms", "sparse_postings", "sparse_stats", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending", "sparse_vectors",
+                                 "kv_profiles", "kv_entries", "kv_segments", "kv_stats", "metadata_index", "metadata_stats"])
 
             r = try runRAGDB(["collections", db, "--json"])
             #expect(r.stdout.contains(#""name":"docs""#))
@@ -240,7 +241,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
             let key = Data("format_version".utf8)
             let r = try #require(file.range(of: key))
-            #expect(file[r.upperBound] == 2)
+            #expect(file[r.upperBound] == 3)
             file[r.upperBound] = 7
             try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
             let out = try runRAGDB(["stats", path])
@@ -403,9 +404,10 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             #expect(summary["vectors"] as? Int == 60 && summary["lists"] as? Int == 4 && summary["codes"] as? String == "int8")
             let coarse = try runRAGDB(["search", db, "--collection", "c", "--vector", q, "--probes", "4", "--candidates", "100", "--k", "5", "--json", "--no-text", "--explain"])
             let payload = try #require(try JSONSerialization.jsonObject(with: Data(coarse.stdout.utf8)) as? [String: Any])
-            let plan = try #require(payload["plan"] as? [[String: Any]])
-            #expect(plan.map { $0["op"] as? String } == ["ivf-codes", "verify"])
-            #expect(plan[1]["vector_bytes_read"] as? Int == 60 * 32)
+            // Single queries run through the planner: its plan with estimates and actuals.
+            let plan = try #require((payload["plan"] as? [String: Any])?["operators"] as? [[String: Any]])
+            #expect(plan.map { $0["op"] as? String } == ["ann-codes", "dense-verify", "limit"])
+            #expect(plan[1]["bytes_read"] as? Int == 60 * 32)
             func ids(_ out: String) throws -> [Int] {
                 let obj = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
                 return (obj["results"] as? [[String: Any]] ?? []).compactMap { $0["chunk"] as? Int }

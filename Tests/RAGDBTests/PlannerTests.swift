@@ -101,19 +101,16 @@ import Testing
         }
         if let vector {
             var dense: [(UInt64, Double)] = []
-            for ch in chunks where pass.contains(ch.id.rawValue) {
+            // Hybrid: dense verifies the BM25 candidates only.
+            let proposed = legs.first.map { Set($0.map(\.0)) }
+            for ch in chunks where pass.contains(ch.id.rawValue) && (proposed?.contains(ch.id.rawValue) ?? true) {
                 let v = try c.vector(of: ch.id, in: "e")!
                 let s = DenseSearchTests.bruteForce(vector, [v], metric: .cosine, k: 1)[0].1
                 dense.append((ch.id.rawValue, s))
             }
             legs.append(dense); names.append("dense")
         }
-        if legs.count == 2 {
-            // Hybrid: the dense leg covers the union (every chunk with a vector passes).
-            legs = legs.map { $0.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) } }
-        } else {
-            legs = legs.map { $0.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) } }
-        }
+        legs = legs.map { $0.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) } }
         if legs.count == 1 { return Array(legs[0].prefix(k)) }
         var out: [(UInt64, Double)] = []
         let ranks = legs.map { Dictionary(uniqueKeysWithValues: $0.enumerated().map { ($1.0, $0 + 1) }) }
@@ -206,7 +203,7 @@ import Testing
             q.vectors = ["e": vectors[1]]
             q.candidates = 40
             let plan = try s.explain(q)
-            #expect(!plan.analyzed && plan.operators.map(\.op) == ["bm25", "ann-codes", "dense-verify", "fuse", "limit"], "\(plan.render())")
+            #expect(!plan.analyzed && plan.operators.map(\.op) == ["bm25", "dense-verify", "fuse", "limit"], "\(plan.render())")
             let r = try s.run(q)
             let verify = try #require(r.plan.operators.first { $0.op == "dense-verify" })
             // Every candidate not already scored exactly is read once: d × 4 bytes each.

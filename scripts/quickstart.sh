@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first Quick-start command: set up, build release, import the sample corpus
-# shipped in samples/, and show what is in the database.
+# shipped in samples/, show what is in the database, and end with a hybrid query (BM25
+# proposes, MiniLM vectors verify) and its plan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +31,19 @@ echo "== $ragdb ngram search $db --collection samples 'pages are never overwritt
 "$ragdb" ngram search "$db" --collection samples "pages are never overwritten" --k 3
 echo "== $ragdb check $db" >&2
 "$ragdb" check "$db"
+# One chunk per article with its all-MiniLM-L6-v2 vector (samples/corpus.npy; the query
+# vectors are samples/queries.npy, row 1 = queries.jsonl's q2).
+echo "== $ragdb import $db --collection articles --chunker none --vectors minilm=samples/corpus.npy samples/corpus.jsonl" >&2
+"$ragdb" import "$db" --collection articles --chunker none --vectors minilm=samples/corpus.npy samples/corpus.jsonl
+q2="How can many readers see a consistent view of the data without locking while one writer commits?"
+echo "== $ragdb search $db --collection articles --mode hybrid --text '$q2' --vector @samples/queries.npy:1 --where \"topic = 'storage'\" --k 3 --analyze" >&2
+"$ragdb" search "$db" --collection articles --mode hybrid --text "$q2" --vector @samples/queries.npy:1 --where "topic = 'storage'" --k 3 --analyze
+echo "== the same query in ragdb shell, with EXPLAIN" >&2
+"$ragdb" shell "$db" <<SQL
+SELECT doc, score, stages FROM articles
+  WHERE MATCH('$q2') AND NEAR(minilm, '@samples/queries.npy:1') AND topic = 'storage'
+  LIMIT 3;
+EXPLAIN SELECT doc, score FROM articles
+  WHERE MATCH('$q2') AND NEAR(minilm, '@samples/queries.npy:1') AND topic = 'storage'
+  LIMIT 3;
+SQL

@@ -289,6 +289,29 @@ def validate(args):
     return 0
 
 
+def embed(args):
+    """Sentence embeddings (mean-pooled, L2-normalised, as sentence-transformers computes
+    them, title + "\n" + text when a title exists, 256 word pieces) of every line of a JSONL
+    file, written as float32 .npy: how samples/corpus.npy and samples/queries.npy were made."""
+    mdir = model_dir(args.model_dir)
+    tok = load_tokenizer(mdir)
+    model = MiniLM(mdir)
+    rows = []
+    with open(args.embed) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            doc = json.loads(line)
+            text = doc["title"] + "\n" + doc["text"] if doc.get("title") else doc["text"]
+            ids = [CLS_ID] + word_pieces(tok, text)[:args.max_seq_length - 2] + [SEP_ID]
+            h, _, _, _ = model.forward(ids)
+            e = h.mean(0)
+            rows.append((e / np.linalg.norm(e)).astype(np.float32))
+    np.save(args.out, np.stack(rows))
+    print("embed: %d rows of %d dimensions -> %s" % (len(rows), rows[0].shape[0], args.out))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Capture
 # ---------------------------------------------------------------------------------------------
@@ -464,6 +487,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--validate", action="store_true", help="check embeddings against corpus.npy")
+    ap.add_argument("--embed", metavar="JSONL", help="write sentence embeddings of each line to --out (.npy)")
     ap.add_argument("--fixture", metavar="TEXTFILE", help="write a tiny committed-fixture set")
     ap.add_argument("--corpus", help="JSONL with a \"text\" field (validate: default manpages-dev)")
     ap.add_argument("--vectors", help="validate: reference .npy (default: corpus path with .npy)")
@@ -479,6 +503,10 @@ def main():
     args = ap.parse_args()
     if args.validate:
         return validate(args)
+    if args.embed:
+        if not args.out:
+            ap.error("--embed needs --out FILE.npy")
+        return embed(args)
     if not args.out:
         ap.error("--out is required for capture / --fixture")
     fixture = args.fixture is not None

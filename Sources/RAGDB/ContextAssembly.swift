@@ -6,7 +6,7 @@ import RAGDBSparse
 ///
 ///     U(S) = Σ_t w_t·[t covered by S] + μ·Σ_{i∈S} r_i − ρ·Σ_{i<j∈S} red(i, j) − λ·Σ_{i∈S} c_i / B
 ///
-/// with w_t the query terms' idf, r_i the chunk's fused score normalised to [0, 1], c_i its
+/// with w_t the query terms' idf scaled to sum to 1, r_i the chunk's fused score normalised to [0, 1], c_i its
 /// tokens, B the budget, and red(i, j) the overlap of two chunks of one document
 /// (|s_i ∩ s_j| / min(|s_i|, |s_j|) over byte spans) or, across documents, how near their
 /// vectors are: max(0, cos − τ)/(1 − τ).
@@ -183,6 +183,9 @@ extension Searcher {
                 termIndex[t] = termWeights.count
                 termWeights.append(BM25().idf(documents: index.snapshot.documents, df: df))
             }
+            // Scaled to sum to 1, so that μ weighs relevance against full coverage.
+            let total = termWeights.reduce(0, +)
+            if total > 0 { termWeights = termWeights.map { $0 / total } }
             for (i, r) in recs.enumerated() {
                 itemTerms[i] = Set(index.terms(of: r.text).compactMap { termIndex[$0] })
             }

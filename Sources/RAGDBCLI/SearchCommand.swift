@@ -111,6 +111,15 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .long, help: "Assembly method with --budget: greedy (utility per token) or truncate (the ranked list until the budget is used).")
     var pack = "greedy"
 
+    @Option(name: .long, help: "Assembly: μ, the weight of relevance against query-term coverage (default 1).")
+    var assemblyRelevance: Double?
+
+    @Option(name: .long, help: "Assembly: ρ, the weight of redundancy (default 1).")
+    var assemblyRedundancy: Double?
+
+    @Option(name: .long, help: "Assembly: λ, the weight of the budget share used (default 0.5).")
+    var assemblyCost: Double?
+
     @Option(name: .long, help: "An n-gram for the FM-index stage (SEAL scoring); repeat for several.")
     var ngram: [String] = []
 
@@ -203,7 +212,7 @@ struct SearchCommand: ParsableCommand {
         let searcher = c.searcher()
         func hits(_ q: String, _ v: [Float]?) throws -> [Hit] {
             if planned {
-                let query = try plannedQuery(c, text: q, vector: v, sparseQuery: sparseQuery, mode: mode, exactScan: exactScan, fusion: fusionChoice,
+                let query = try plannedQuery(c, searcher: searcher, text: q, vector: v, sparseQuery: sparseQuery, mode: mode, exactScan: exactScan, fusion: fusionChoice,
                                              denseSpace: denseIndex?.spaceName, sparseSpace: sparseIndex?.spaceName)
                 return try searcher.run(query).hits.map { h in
                     Hit(chunk: h.chunk.rawValue, doc: h.documentID, score: h.score, text: noText ? nil : h.text, dense: h.stageScores["dense"], bm25: h.stageScores["bm25"])
@@ -374,7 +383,7 @@ struct SearchCommand: ParsableCommand {
     }
 
     /// Builds the `Query` for the flags.
-    func plannedQuery(_ c: Collection, text: String?, vector: [Float]?, sparseQuery: [String: Float], mode: String, exactScan: Bool,
+    func plannedQuery(_ c: Collection, searcher: Searcher, text: String?, vector: [Float]?, sparseQuery: [String: Float], mode: String, exactScan: Bool,
                       fusion: Fusion, denseSpace: String?, sparseSpace: String?) throws -> Query {
         var q = Query(text: mode == "dense" || mode == "sparse" ? nil : text, k: k)
         if let vector, let denseSpace, mode != "text" && mode != "sparse" { q.vectors = [denseSpace: vector] }
@@ -383,7 +392,7 @@ struct SearchCommand: ParsableCommand {
         q.exactDense = exactScan
         q.fusion = fusion
         q.probes = probes
-        if let candidates { q.candidates = candidates } else if mode == "dense", let denseSpace, let snap = try c.loadDenseIndex(space: denseSpace).snapshot {
+        if let candidates { q.candidates = candidates } else if mode == "dense", let denseSpace, let snap = try searcher.denseIndex(denseSpace).snapshot {
             q.candidates = snap.defaultCandidates(k: k)
         }
         if let w = `where` {
@@ -393,6 +402,9 @@ struct SearchCommand: ParsableCommand {
         }
         q.budget = budget
         q.assembly.method = pack == "truncate" ? .truncate : .greedy
+        if let assemblyRelevance { q.assembly.relevance = assemblyRelevance }
+        if let assemblyRedundancy { q.assembly.redundancy = assemblyRedundancy }
+        if let assemblyCost { q.assembly.cost = assemblyCost }
         q.kvProfile = kvProfile
         return q
     }
@@ -400,9 +412,10 @@ struct SearchCommand: ParsableCommand {
     /// One query through the planner (the same one `ragdb shell` uses).
     func runPlanned(_ c: Collection, text: String?, vector: [Float]?, sparseQuery: [String: Float], mode: String, exactScan: Bool,
                     fusion: Fusion, denseSpace: String?, sparseSpace: String?) throws {
-        let q = try plannedQuery(c, text: text, vector: vector, sparseQuery: sparseQuery, mode: mode, exactScan: exactScan, fusion: fusion,
+        let searcher = c.searcher()
+        let q = try plannedQuery(c, searcher: searcher, text: text, vector: vector, sparseQuery: sparseQuery, mode: mode, exactScan: exactScan, fusion: fusion,
                                  denseSpace: denseSpace, sparseSpace: sparseSpace)
-        let result = try c.searcher().run(q)
+        let result = try searcher.run(q)
         let hits = result.hits.map { h in
             Hit(chunk: h.chunk.rawValue, doc: h.documentID, score: h.score, text: noText ? nil : h.text, dense: h.stageScores["dense"],
                 bm25: h.stageScores["bm25"] ?? h.stageScores.first(where: { $0.key.hasPrefix("sparse:") })?.value)

@@ -41,6 +41,18 @@ import Testing
             let grams = try notes.loadNgramIndex()
             #expect(grams.count(bytes: grams.normalized("B-tree")) == 1 && fused.count == 1)
             #expect(dense.documentID(of: fused[0].chunk) == "b")
+
+            // The third example: one query through the planner.
+            var q = Query(text: "page value", k: 2)
+            q.vectors = ["minilm": [0.5, 0.1, 0.5]]
+            q.filter = .not(.compare("lang", .equal, .string("de")))
+            let searcher = notes.searcher()
+            let explained = try searcher.explain(q)
+            #expect(!explained.analyzed && explained.render().contains("dense-verify"))
+            let result = try searcher.run(q)
+            q.budget = 256
+            let context = try #require(try searcher.run(q).context)
+            #expect(result.hits.map(\.documentID).sorted() == ["a", "b"] && context.tokens <= 256)
         }
     }
 }

@@ -36,14 +36,14 @@ echo "== $ragdb check $db" >&2
 echo "== $ragdb import $db --collection articles --chunker none --vectors minilm=samples/corpus.npy samples/corpus.jsonl" >&2
 "$ragdb" import "$db" --collection articles --chunker none --vectors minilm=samples/corpus.npy samples/corpus.jsonl
 q2="How can many readers see a consistent view of the data without locking while one writer commits?"
-echo "== $ragdb search $db --collection articles --mode hybrid --text '$q2' --vector @samples/queries.npy:1 --where \"topic = 'storage'\" --k 3 --analyze" >&2
-"$ragdb" search "$db" --collection articles --mode hybrid --text "$q2" --vector @samples/queries.npy:1 --where "topic = 'storage'" --k 3 --analyze
+echo "== $ragdb search $db --collection articles --mode hybrid --text '$q2' --vector @samples/queries.npy:1 --where \"topic = 'databases'\" --k 3 --analyze" >&2
+"$ragdb" search "$db" --collection articles --mode hybrid --text "$q2" --vector @samples/queries.npy:1 --where "topic = 'databases'" --k 3 --analyze
 echo "== the same query in ragdb shell, with EXPLAIN" >&2
 "$ragdb" shell "$db" <<SQL
 SELECT doc, score, stages FROM articles
-  WHERE MATCH('$q2') AND NEAR(minilm, '@samples/queries.npy:1') AND topic = 'storage'
+  WHERE MATCH('$q2') AND NEAR(minilm, '@samples/queries.npy:1') AND topic = 'databases'
   LIMIT 3;
 EXPLAIN SELECT doc, score FROM articles
-  WHERE MATCH('$q2') AND NEAR(minilm, '@samples/queries.npy:1') AND topic = 'storage'
+  WHERE MATCH('$q2') AND NEAR(minilm, '@samples/queries.npy:1') AND topic = 'databases'
   LIMIT 3;
 SQL

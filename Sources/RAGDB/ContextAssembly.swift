@@ -11,12 +11,18 @@ import RAGDBSparse
 /// (|s_i ∩ s_j| / min(|s_i|, |s_j|) over byte spans) or, across documents, how near their
 /// vectors are: max(0, cos − τ)/(1 − τ).
 public struct AssemblyOptions: Sendable, Hashable {
-    /// μ: weight of relevance (default 1).
-    public var relevance = 1.0
-    /// ρ: weight of redundancy (default 1).
-    public var redundancy = 1.0
+    /// μ: weight of relevance against full query-term coverage (default 3; BENCHMARKS.md,
+    /// "Planner", for how it was chosen).
+    public var relevance = 3.0
+    /// ρ: weight of redundancy (default 3, equal to μ, so that a full duplicate of a chosen
+    /// chunk never adds utility).
+    public var redundancy = 3.0
     /// λ: weight of the budget share used (default 0.5).
     public var cost = 0.5
+    /// γ: relevance is the min-max-normalised fused score raised to this power (default 4).
+    /// Above 1 it sharpens the head of the ranking, so that cheap chunks from the tail cannot
+    /// buy their way in by gain per token.
+    public var sharpness = 4.0
     /// τ: cosine above which two chunks count as near-duplicates (default 0.9).
     public var duplicateCosine = 0.9
     /// How the set is chosen: `.greedy` (gain per token, CORAG-style) or `.truncate`
@@ -193,7 +199,8 @@ extension Searcher {
         let scores = pool.map(\.score)
         let lo = scores.min() ?? 0, hi = scores.max() ?? 0
         let items = pool.indices.map { i in
-            ContextAssembly.Item(cost: max(1, Int(recs[i].tokenCount)), relevance: hi > lo ? (scores[i] - lo) / (hi - lo) : 1, terms: itemTerms[i])
+            ContextAssembly.Item(cost: max(1, Int(recs[i].tokenCount)), relevance: pow(hi > lo ? (scores[i] - lo) / (hi - lo) : 1, q.assembly.sharpness),
+                                 terms: itemTerms[i])
         }
         // Unit vectors for near-duplicate detection, when the query has a dense space.
         var unit: [[Float]?] = Array(repeating: nil, count: pool.count)

@@ -205,9 +205,11 @@ public final class Searcher: Sendable {
             let exactCost = n * vectorBytes
             if let snap = index.snapshot, !q.exactDense {
                 let lists = snap.model.lists
-                let probes = depth >= snap.count ? lists : min(lists, Int((Double(q.probes ?? snap.defaultProbes) / (placement == .none ? 1 : max(selectivity, 0.01))).rounded(.up)))
+                // Filter first: only the allowed share of each probed list counts, so probe 1/s
+                // times more lists. Filter after: the depth grows instead (legDepth).
+                let probes = depth >= snap.count ? lists : min(lists, Int((Double(q.probes ?? snap.defaultProbes) / (placement == .first ? max(selectivity, 0.01) : 1)).rounded(.up)))
                 let codeBytes = snap.count * probes / max(lists, 1) * snap.model.codeBytes
-                let annCost = codeBytes + depth * vectorBytes
+                let annCost = codeBytes + legDepth * vectorBytes
                 if placement == .first && allowedEstimate * vectorBytes <= annCost {
                     dense = .exactAllowed
                     notes.append("dense: \(allowedEstimate) allowed vectors read exactly (\(QueryPlan.bytes(allowedEstimate * vectorBytes))) cost less than the codes (\(QueryPlan.bytes(annCost)))")
@@ -458,7 +460,7 @@ public final class Searcher: Sendable {
             case .ann:
                 let snap = index.snapshot!
                 let probes = depth >= snap.count ? snap.model.lists
-                    : min(snap.model.lists, Int((Double(q.probes ?? snap.defaultProbes) / (decision.placement == .none ? 1 : max(decision.selectivity, 0.01))).rounded(.up)))
+                    : min(snap.model.lists, Int((Double(q.probes ?? snap.defaultProbes) / (decision.placement == .first ? max(decision.selectivity, 0.01) : 1)).rounded(.up)))
                 let (hits, s) = snap.search(vector, candidates: legDepth, probes: probes, allowed: allowedCheck)
                 legs.append(("dense", hits.map { ($0.chunk, Double($0.score)) }))
                 record("ann-codes", input: snap.count, output: hits.count, bytes: s.codeBytesRead, since: t0)

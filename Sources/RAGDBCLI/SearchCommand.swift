@@ -114,6 +114,9 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .long, help: "Assembly: μ, the weight of relevance against query-term coverage (default 1).")
     var assemblyRelevance: Double?
 
+    @Option(name: .long, help: "Assembly: γ, the power the normalised relevance is raised to (default 1).")
+    var assemblySharpness: Double?
+
     @Option(name: .long, help: "Assembly: ρ, the weight of redundancy (default 1).")
     var assemblyRedundancy: Double?
 
@@ -405,6 +408,7 @@ struct SearchCommand: ParsableCommand {
         if let assemblyRelevance { q.assembly.relevance = assemblyRelevance }
         if let assemblyRedundancy { q.assembly.redundancy = assemblyRedundancy }
         if let assemblyCost { q.assembly.cost = assemblyCost }
+        if let assemblySharpness { q.assembly.sharpness = assemblySharpness }
         q.kvProfile = kvProfile
         return q
     }

@@ -227,7 +227,11 @@ import Testing
     @Test("the worked example picks {2, 3} with U = 4.65 and 270 tokens, #2 first")
     func workedExample() {
         let (items, w, red) = Self.fixture()
-        let c = ContextAssembly.greedy(items: items, termWeights: w, redundancy: red, budget: 300)
+        var example = AssemblyOptions()
+        example.relevance = 1  // the example's μ = 1, γ = 1, ρ = 1, λ = 0.5
+        example.redundancy = 1
+        example.sharpness = 1
+        let c = ContextAssembly.greedy(items: items, termWeights: w, redundancy: red, budget: 300, options: example)
         #expect(c.selected == [1, 2])
         #expect(abs(c.utility - 4.65) < 1e-9)
         #expect(abs(c.gains[0] - 3.6) < 1e-9)

@@ -107,6 +107,9 @@ public final class DenseSnapshot: Sendable {
     let ids: [UInt64]
     /// |decoded code|² of each row.
     let norms: [Float]
+    /// 1/|decoded code| of each row (0 for a zero code): cosine scoring without a square
+    /// root and a division per row.
+    let inverseNorms: [Float]
     /// Scalar8 and PQ codes, `codeBytes` bytes a row.
     let bytes: [UInt8]
     /// Binary codes, `codeBytes / 8` words a row.
@@ -116,7 +119,7 @@ public final class DenseSnapshot: Sendable {
     public var count: Int { ids.count }
     /// Bytes held in memory: codes, ids, norms, offsets and the model.
     public var residentBytes: Int {
-        bytes.count + words.count * 8 + ids.count * 8 + norms.count * 4 + start.count * 8 + model.residentBytes
+        bytes.count + words.count * 8 + ids.count * 8 + norms.count * 8 + start.count * 8 + model.residentBytes
     }
 
     init(model: DenseModel, start: [Int], ids: [UInt64], norms: [Float], bytes: [UInt8], words: [UInt64]) {
@@ -124,6 +127,7 @@ public final class DenseSnapshot: Sendable {
         self.start = start
         self.ids = ids
         self.norms = norms
+        self.inverseNorms = norms.map { $0 > 0 ? 1 / $0.squareRoot() : 0 }
         self.bytes = bytes
         self.words = words
     }
@@ -195,10 +199,17 @@ public final class DenseSnapshot: Sendable {
                     } else {
                         Kernels.u8DotMany(scaled, codes: bytes, first: row, count: n, into: &out)
                     }
-                    for i in 0..<n {
+                    // Scores for the whole block in one branch-free loop, then only the rows
+                    // above the current k-th best reach the heap.
+                    switch model.metric {
+                    case .dot: for i in 0..<n { out[i] += constant }
+                    case .cosine: for i in 0..<n { out[i] = (out[i] + constant) * inverseNorms[row + i] }
+                    case .l2: for i in 0..<n { out[i] = -(qq - 2 * (out[i] + constant) + norms[row + i]) }
+                    }
+                    for i in 0..<n where out[i] >= top.floor {
                         let id = ids[row + i]
                         if let allowed, !allowed(id) { continue }
-                        top.offer(id, model.metric.score(dot: out[i] + constant, norm2: norms[row + i], queryNorm2: qq))
+                        top.insert(id, out[i])
                     }
                     stats.scored += n
                     row += n

@@ -207,6 +207,8 @@ public struct Collection: Sendable {
                 var next = try database.readMeta64(Database.MetaKey.nextChunkID, txn)
                 var counters = try store.counters(of: collection, txn)
                 var index = SparseChanges()
+                var titles = SparseChanges()
+                let titleWeight = textIndex ? settings.titleWeight : nil
                 var learned = LearnedSparseChanges()
                 // Spaces with a dense index get a code for each new vector in this transaction.
                 let models = try spaces.map { try vectorStore.model(collection: collection.rawValue, space: $0.number, txn) }
@@ -244,6 +246,10 @@ public struct Collection: Sendable {
                         }
                         if !result.assigned.isEmpty { index.add(result.assigned, p.terms) }
                     }
+                    if titleWeight != nil {
+                        if let old = result.removedTitle { titles.removeTitle(result.removed, Self.termFrequencies(old, analyzer)) }
+                        if let title = doc.title, !result.assigned.isEmpty { titles.addTitle(result.assigned, Self.termFrequencies(title, analyzer)) }
+                    }
                     for (chunk, m) in zip(result.removed, result.removedMetadata) where !m.isEmpty {
                         try database.metadataIndex.update(chunk: chunk.rawValue, metadata: m, add: false, collection: collection.rawValue, txn)
                     }
@@ -253,6 +259,7 @@ public struct Collection: Sendable {
                     }
                 }
                 try index.apply(sparse, collection: collection.rawValue, txn)
+                try titles.apply(sparse, collection: collection.rawValue, field: SparseChanges.titleField, txn)
                 try learned.apply(sparse, collection: collection.rawValue, txn)
                 try store.setCounters(counters, of: collection, txn)
                 try database.writeMeta64(next, Database.MetaKey.nextChunkID, txn)
@@ -277,6 +284,7 @@ public struct Collection: Sendable {
                 let spaceCount = try database.currentSpaces(of: name, txn).count
                 let analyzer = settings.analyzer.analyzer
                 var index = SparseChanges()
+                var titles = SparseChanges()
                 for id in ids {
                     guard let (removed, texts, metadata) = try store.delete(id, in: collection, counters: &counters, txn) else { continue }
                     for (chunk, m) in zip(removed.chunkIDs, metadata) where !m.isEmpty {
@@ -295,10 +303,14 @@ public struct Collection: Sendable {
                         for (chunk, text) in zip(removed.chunkIDs, texts) {
                             index.remove(chunk.rawValue, Self.termFrequencies(text, analyzer))
                         }
+                        if settings.titleWeight != nil, let title = removed.title {
+                            titles.removeTitle(removed.chunkIDs, Self.termFrequencies(title, analyzer))
+                        }
                     }
                     deleted += 1
                 }
                 try index.apply(database.sparseIndex, collection: collection.rawValue, txn)
+                try titles.apply(database.sparseIndex, collection: collection.rawValue, field: SparseChanges.titleField, txn)
                 try learned.apply(database.sparseIndex, collection: collection.rawValue, txn)
                 try store.setCounters(counters, of: collection, txn)
                 return deleted

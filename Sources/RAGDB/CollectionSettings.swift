@@ -166,6 +166,11 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
     public var ngramIndex: NgramSettings?
     /// Learned sparse spaces, by distinct name (appended only: a space's number is its index).
     public var sparseSpaces: [SparseSpace] = []
+    /// Index document titles as their own BM25 field (field 255), given to every chunk of the
+    /// document, and add `titleWeight` × the title's BM25 score to the chunk text's. New
+    /// collections default to 0.3 (measured on two corpora, BENCHMARKS.md); `nil`: titles are
+    /// not indexed (collections created before this setting existed). Fixed at creation.
+    public var titleWeight: Double? = 0.3
 
     /// Defaults: no vector spaces, English analyzer, fixed 128/16 chunking, sources kept, a
     /// BM25 text index.
@@ -177,6 +182,7 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         case textIndex = "text_index"
         case ngramIndex = "ngram_index"
         case sparseSpaces = "sparse_spaces"
+        case titleWeight = "title_weight"
     }
 
     /// Decodes stored settings; a key missing from an older record takes its default, so
@@ -190,6 +196,7 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         textIndex = try c.decodeIfPresent(Bool.self, forKey: .textIndex) ?? true
         ngramIndex = try c.decodeIfPresent(NgramSettings.self, forKey: .ngramIndex)
         sparseSpaces = try c.decodeIfPresent([SparseSpace].self, forKey: .sparseSpaces) ?? []
+        titleWeight = try c.decodeIfPresent(Double.self, forKey: .titleWeight)
     }
 
     /// Throws unless every setting is in range.
@@ -222,6 +229,9 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
         guard sparseSpaces.count <= 254 else { throw RAGDBError(.invalidInput, "at most 254 sparse spaces", field: "sparse_spaces") }
         if let n = ngramIndex, !["none", "lowercase"].contains(n.normalization) {
             throw RAGDBError(.invalidInput, "unknown n-gram normalization \"\(n.normalization)\" (none or lowercase)", field: "ngram_index.normalization")
+        }
+        if let w = titleWeight {
+            guard w.isFinite, w >= 0 else { throw RAGDBError(.invalidInput, "the title weight must be finite and ≥ 0", field: "title_weight") }
         }
         guard ["english", "porter", "none"].contains(analyzer.stemmer) else {
             throw RAGDBError(.invalidInput, "unknown stemmer \"\(analyzer.stemmer)\"", field: "analyzer.stemmer")

@@ -179,9 +179,41 @@ extension Database {
         } catch {
             return 0  // damaged chunks are reported by the chunk checks
         }
+        var checked = try compareField(info, field: SparseChanges.textField, expected: expected, chunks: chunks, totalLength: totalLength, txn, report: report)
+        if info.settings.titleWeight != nil {
+            // The title field: each chunk carries its document's title terms.
+            var titles: [String: [Posting]] = [:]
+            var titled: UInt64 = 0, titleLength: UInt64 = 0
+            do {
+                try chunkStore.scanDocuments(of: CollectionID(rawValue: info.id), txn) { doc in
+                    guard let title = doc.title else { return .next }
+                    let t = Collection.termFrequencies(title, analyzer)
+                    guard !t.frequencies.isEmpty else { return .next }
+                    for c in doc.chunkIDs {
+                        for (term, tf) in t.frequencies { titles[term, default: []].append(Posting(chunk: c.rawValue, tf: tf, length: t.length)) }
+                        titled += 1
+                        titleLength += UInt64(t.length)
+                    }
+                    return .next
+                }
+            } catch {
+                return checked
+            }
+            for k in titles.keys { titles[k]!.sort { $0.chunk < $1.chunk } }
+            checked += try compareField(info, field: SparseChanges.titleField, expected: titles, chunks: titled, totalLength: titleLength, txn, report: report)
+        }
+        return checked
+    }
+
+    /// Compares one field of the stored sparse index with the postings expected from the
+    /// chunks (text) or documents (titles).
+    func compareField(_ info: CollectionInfo, field: UInt8, expected: [String: [Posting]], chunks: UInt64, totalLength: UInt64,
+                      _ txn: borrowing ReadTransaction, report: (String, String, String) -> Void) throws -> Int {
+        let entry = field == SparseChanges.textField ? "collection \(info.id)" : "collection \(info.id) field \(field)"
+        let what = field == SparseChanges.textField ? "the chunks' text" : "the documents' titles"
         let stored: SparseSnapshot
         do {
-            stored = try sparseIndex.load(collection: info.id, field: SparseChanges.textField, txn)
+            stored = try sparseIndex.load(collection: info.id, field: field, txn)
         } catch {
             report("sparse_postings", entry, (error as? StorageError)?.detail ?? "\(error)")
             return 1
@@ -198,16 +230,16 @@ extension Database {
             let want = expected[term] ?? []
             guard let have = stored.terms[term] else { note("sparse_postings", "term \"\(term)\" has no postings"); continue }
             let haveList = (0..<have.count).map { Posting(chunk: have.chunks[$0], tf: have.tfs[$0], length: have.lengths[$0]) }
-            if haveList != want { note("sparse_postings", "postings of term \"\(term)\" differ from the chunks' text") }
+            if haveList != want { note("sparse_postings", "postings of term \"\(term)\" differ from \(what)") }
         }
-        let dictionary = try sparseIndex.termStatistics(collection: info.id, field: SparseChanges.textField, txn)
+        let dictionary = try sparseIndex.termStatistics(collection: info.id, field: field, txn)
         for (term, list) in expected {
             let cf = list.reduce(UInt64(0)) { $0 + UInt64($1.tf) }
             if let d = dictionary[term], d.df == UInt32(list.count), d.cf == cf { continue }
             note("sparse_terms", "statistics of term \"\(term)\" do not match its postings")
         }
-        for term in dictionary.keys where expected[term] == nil { note("sparse_terms", "term \"\(term)\" occurs in no chunk") }
-        if problems > 20 { report("sparse_postings", entry, "\(problems - 20) more problems in the text index") }
+        for term in dictionary.keys where expected[term] == nil { note("sparse_terms", "term \"\(term)\" occurs in none of \(what)") }
+        if problems > 20 { report("sparse_postings", entry, "\(problems - 20) more problems in the index field \(field)") }
         return stored.terms.count + dictionary.count + 1
     }
 }

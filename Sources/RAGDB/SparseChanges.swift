@@ -114,6 +114,8 @@ struct TermInterner {
 struct SparseChanges {
     /// The field holding chunk text.
     static let textField: UInt8 = 0
+    /// The field holding document titles (settings `title_weight`), one copy per chunk.
+    static let titleField: UInt8 = 255
 
     private var interner = TermInterner()
     private var lists: [[Posting]] = []
@@ -148,15 +150,32 @@ struct SparseChanges {
         removedLength += Int(terms.length)
     }
 
-    func apply(_ index: SparseIndex, collection: UInt32, _ txn: borrowing WriteTransaction) throws {
+    /// Queues a title's postings for each of a document's new chunks.
+    mutating func addTitle(_ ids: [ChunkID], _ title: (frequencies: [String: UInt32], length: UInt32)) {
+        guard !ids.isEmpty, !title.frequencies.isEmpty else { return }
+        var terms = DocumentTerms()
+        let names = title.frequencies.keys.sorted()
+        terms.names = names
+        let postings = names.enumerated().map { (term: Int32($0.offset), tf: title.frequencies[$0.element]!) }
+        terms.chunks = Array(repeating: (postings, title.length), count: ids.count)
+        add(ids, terms)
+    }
+
+    /// Queues the removal of a title's postings from each of `chunks`.
+    mutating func removeTitle(_ chunks: [ChunkID], _ title: (frequencies: [String: UInt32], length: UInt32)) {
+        guard !title.frequencies.isEmpty else { return }
+        for c in chunks { remove(c.rawValue, title) }
+    }
+
+    func apply(_ index: SparseIndex, collection: UInt32, field: UInt8 = SparseChanges.textField, _ txn: borrowing WriteTransaction) throws {
         if removedChunks > 0 {
-            try index.remove(removes, chunks: removedChunks, length: removedLength, collection: collection, field: Self.textField, txn)
+            try index.remove(removes, chunks: removedChunks, length: removedLength, collection: collection, field: field, txn)
         }
         if addedChunks > 0 {
             var adds: [String: [Posting]] = [:]
             adds.reserveCapacity(lists.count)
             for (t, l) in zip(interner.names, lists) { adds[t] = l }
-            try index.add(adds, chunks: addedChunks, length: addedLength, collection: collection, field: Self.textField, txn)
+            try index.add(adds, chunks: addedChunks, length: addedLength, collection: collection, field: field, txn)
         }
     }
 }

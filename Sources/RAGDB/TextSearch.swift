@@ -9,6 +9,10 @@ import Synchronization
 /// one to see later writes.
 public final class TextIndex: Sendable {
     let snapshot: SparseSnapshot
+    /// The title field (settings `title_weight`), when the collection indexes titles.
+    let titleSnapshot: SparseSnapshot?
+    /// The weight of the title's BM25 score.
+    public let titleWeight: Double
     let analyzer: Analyzer
     let documentOfChunk: [UInt64: Int32]
     let documentIDs: [String]
@@ -30,8 +34,11 @@ public final class TextIndex: Sendable {
         case exhaustive
     }
 
-    init(snapshot: SparseSnapshot, analyzer: Analyzer, k1: Double, b: Double, documentOfChunk: [UInt64: Int32], documentIDs: [String]) {
+    init(snapshot: SparseSnapshot, titleSnapshot: SparseSnapshot? = nil, titleWeight: Double = 0, analyzer: Analyzer, k1: Double, b: Double,
+         documentOfChunk: [UInt64: Int32], documentIDs: [String]) {
         self.snapshot = snapshot
+        self.titleSnapshot = titleSnapshot
+        self.titleWeight = titleWeight
         self.analyzer = analyzer
         self.documentOfChunk = documentOfChunk
         self.documentIDs = documentIDs
@@ -63,10 +70,13 @@ public final class TextIndex: Sendable {
         let terms = analyzer.terms(query)
         let bm25 = BM25(k1: k1, b: b)
         let hits: [SparseHit]
-        switch allowed == nil ? method : .accumulate {
+        if method == .exhaustive && titleSnapshot != nil { return searchExhaustive(query, k: k) }
+        // With titles, the title field's scores join the text accumulators.
+        let extra = titleSnapshot.map { $0.scores(terms, bm25: bm25).mapValues { $0 * titleWeight } }
+        switch allowed == nil && extra == nil ? method : .accumulate {
         case .accumulate:
             var buffer = scratch.withLock { $0.popLast() } ?? []
-            hits = snapshot.searchAccumulating(terms, k: k, bm25: bm25, norms: norms, scratch: &buffer, allowed: allowed)
+            hits = snapshot.searchAccumulating(terms, k: k, bm25: bm25, norms: norms, scratch: &buffer, allowed: allowed, extra: extra)
             scratch.withLock { $0.append(buffer) }
         case .maxscore:
             hits = snapshot.search(terms, k: k, bm25: bm25)
@@ -77,12 +87,23 @@ public final class TextIndex: Sendable {
     }
 
     /// Postings of the query's distinct terms: the work a search does.
-    public func postingCount(of query: String) -> Int { snapshot.postingCount(analyzer.terms(query)) }
+    public func postingCount(of query: String) -> Int {
+        let terms = analyzer.terms(query)
+        return snapshot.postingCount(terms) + (titleSnapshot?.postingCount(terms) ?? 0)
+    }
 
     /// The same ranking computed by scoring every posting of the query terms (the reference
     /// for tests and benchmarks).
     public func searchExhaustive(_ query: String, k: Int) -> [(chunk: ChunkID, score: Double)] {
-        snapshot.searchExhaustive(analyzer.terms(query), k: k, bm25: BM25(k1: k1, b: b)).map { (ChunkID(rawValue: $0.chunk), $0.score) }
+        let terms = analyzer.terms(query)
+        let bm25 = BM25(k1: k1, b: b)
+        guard let title = titleSnapshot else {
+            return snapshot.searchExhaustive(terms, k: k, bm25: bm25).map { (ChunkID(rawValue: $0.chunk), $0.score) }
+        }
+        var scores = snapshot.scores(terms, bm25: bm25)
+        for (c, e) in title.scores(terms, bm25: bm25) { scores[c, default: 0] += e * titleWeight }
+        let ranked = scores.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.prefix(k)
+        return ranked.map { (ChunkID(rawValue: $0.key), $0.value) }
     }
 }
 
@@ -111,11 +132,13 @@ extension Collection {
         let (snapshot, map, ids) = try rethrowingAsRAGDB {
             try database.env.read { txn in
                 let snapshot = try sparse.load(collection: collection.rawValue, field: SparseChanges.textField, txn)
+                let titles = settings.titleWeight == nil ? nil : try sparse.load(collection: collection.rawValue, field: SparseChanges.titleField, txn)
                 let directory = try ChunkDirectory.load(store, collection, txn)
-                return (snapshot, directory.documentOfChunk, directory.documentIDs)
+                return ((snapshot, titles), directory.documentOfChunk, directory.documentIDs)
             }
         }
-        return TextIndex(snapshot: snapshot, analyzer: settings.analyzer.analyzer, k1: k1, b: b, documentOfChunk: map, documentIDs: ids)
+        return TextIndex(snapshot: snapshot.0, titleSnapshot: snapshot.1, titleWeight: settings.titleWeight ?? 0, analyzer: settings.analyzer.analyzer,
+                         k1: k1, b: b, documentOfChunk: map, documentIDs: ids)
     }
 
     /// Searches `index` (loaded from this collection) and reads the hits' chunks.

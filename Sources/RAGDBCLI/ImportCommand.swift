@@ -104,6 +104,9 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .long, help: "Create the collection with an n-gram FM-index of chunk text, normalised with none or lowercase ('ragdb ngram'); the import ends by indexing what it wrote.")
     var ngramIndex: String?
 
+    @Option(name: .long, help: "For a new collection: the weight of the document title's BM25 score, added to each chunk's (default 0.3; 0: titles are not indexed).")
+    var titleWeight: Double?
+
     @Flag(name: .long, help: "Validate and chunk everything, write nothing.")
     var dryRun = false
 
@@ -138,6 +141,8 @@ struct ImportCommand: ParsableCommand {
         options.dryRun = dryRun
         options.newCollectionSettings.textIndex = !noTextIndex
         if let ngramIndex { options.newCollectionSettings.ngramIndex = NgramSettings(normalization: ngramIndex) }
+        if let titleWeight { options.newCollectionSettings.titleWeight = titleWeight == 0 ? nil : titleWeight }
+        if noTextIndex { options.newCollectionSettings.titleWeight = nil }
         options.newCollectionSettings.sparseSpaces = sparseSpace.map { SparseSpace(name: $0) }
         options.csv.idColumn = idColumn
         options.csv.textColumn = textColumn

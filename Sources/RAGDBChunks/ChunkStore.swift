@@ -97,6 +97,8 @@ public struct PutResult: Sendable, Equatable {
     /// Their effective metadata (document overlaid by chunk), in the same order (for the
     /// metadata index).
     public var removedMetadata: [Metadata] = []
+    /// The replaced document's title (for the title field of the text index).
+    public var removedTitle: String?
     /// The ids given to the new chunks, in order.
     public var assigned: [ChunkID]
 }
@@ -349,11 +351,13 @@ public struct ChunkStore: Sendable {
         var removed: [ChunkID] = []
         var removedTexts: [String] = []
         var removedMetadata: [Metadata] = []
+        var removedTitle: String?
         if let existing = try self.document(document.id, in: collection, txn) {
             guard replace else { return nil }
             if existing.fingerprint == fingerprint { return PutResult(outcome: .unchanged, removed: [], assigned: []) }
             (removedTexts, removedMetadata) = try removeContent(of: existing, in: collection, counters: &counters, txn)
             removed = existing.chunkIDs
+            removedTitle = existing.title
             outcome = .replaced
         }
         var w = ByteWriter(capacity: 1024)
@@ -390,7 +394,7 @@ public struct ChunkStore: Sendable {
         record.encode(into: &w)
         try txn.put(try FramedValue.encode(w.bytes, policy: .whenItPays), forKey: docKey, in: documents)
         counters.documents += 1
-        return PutResult(outcome: outcome, removed: removed, removedTexts: removedTexts, removedMetadata: removedMetadata, assigned: ids)
+        return PutResult(outcome: outcome, removed: removed, removedTexts: removedTexts, removedMetadata: removedMetadata, removedTitle: removedTitle, assigned: ids)
     }
 
     /// Deletes document `id` of `collection` with its chunks and source.

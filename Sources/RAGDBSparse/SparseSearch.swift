@@ -111,7 +111,7 @@ public final class SparseSnapshot: Sendable {
     /// - Parameter norms: `normalizers(bm25)`, computed once per index and parameters.
     /// - Complexity: O(postings of the query terms) additions, then O(touched · log k).
     public func searchAccumulating(_ query: [String], k: Int, bm25: BM25 = BM25(), norms: [Double], scratch: inout [Double],
-                                   allowed: ((UInt64) -> Bool)? = nil) -> [SparseHit] {
+                                   allowed: ((UInt64) -> Bool)? = nil, extra: [UInt64: Double]? = nil) -> [SparseHit] {
         guard k > 0 else { return [] }
         if scratch.count != chunkIDs.count { scratch = [Double](repeating: 0, count: chunkIDs.count) }
         var touched: [Int32] = []
@@ -132,6 +132,19 @@ public final class SparseSnapshot: Sendable {
             }
         }
         var heap = MinHeap(capacity: k)
+        if var rest = extra {
+            // Another field's scores (a document's title) join: added to the chunk's text
+            // score, or standing alone for chunks whose text has none of the terms.
+            for d in touched {
+                let c = chunkIDs[Int(d)]
+                var s = scratch[Int(d)]
+                if let e = rest.removeValue(forKey: c) { s += e }
+                if allowed.map({ $0(c) }) ?? true { heap.offer(SparseHit(chunk: c, score: s)) }
+                scratch[Int(d)] = 0
+            }
+            for (c, e) in rest where allowed.map({ $0(c) }) ?? true { heap.offer(SparseHit(chunk: c, score: e)) }
+            return Self.top(heap.items, k)
+        }
         for d in touched {
             if allowed.map({ $0(chunkIDs[Int(d)]) }) ?? true {
                 heap.offer(SparseHit(chunk: chunkIDs[Int(d)], score: scratch[Int(d)]))
@@ -161,6 +174,22 @@ public final class SparseSnapshot: Sendable {
         Array(Set(query)).sorted().compactMap { t in
             terms[t].map { (t, $0, BM25().idf(documents: documents, df: $0.count)) }
         }
+    }
+
+    /// The BM25 score of every chunk that holds at least one query term, summed over the terms
+    /// in the same order as the searches.
+    ///
+    /// - Complexity: O(postings of the query terms).
+    public func scores(_ query: [String], bm25: BM25 = BM25()) -> [UInt64: Double] {
+        let lists = queryLists(query).map { ($0.list, bm25.idf(documents: documents, df: $0.list.count)) }
+        var scores: [UInt64: Double] = [:]
+        let avg = averageLength
+        for (list, idf) in lists {
+            for i in 0..<list.count {
+                scores[list.chunks[i], default: 0] += bm25.score(idf: idf, tf: list.tfs[i], length: list.lengths[i], avgLength: avg)
+            }
+        }
+        return scores
     }
 
     /// The exact top `k` by scoring every posting of every query term: the reference.

@@ -2,8 +2,10 @@
 // ragdb: an embedded retrieval database for retrieval-augmented generation.
 //
 // Module graph (arrows point down only; see ../shared/ARCHITECTURE.md and README.md):
-//   ragdb → RAGDBCLI → RAGDB → RAGDBChunks → RAGDBStorage → CRAGDBLMDB, CRAGDBLZ4
-// Only RAGDBStorage imports the C modules.
+//   ragdb → RAGDBCLI → RAGDBImport → RAGDB → RAGDBChunks, RAGDBSparse, RAGDBVector, RAGDBNgram,
+//   RAGDBKVCache → RAGDBStorage → CRAGDBLMDB, CRAGDBLZ4; RAGDB → RAGDBText (pure).
+// Only RAGDBStorage touches LMDB and LZ4; CRAGDBKernels (C SIMD and byte kernels) serves
+// Vector, Ngram and KVCache; CRAGDBZlib serves Import; CRAGDBEdit (libedit) serves the shell.
 import PackageDescription
 
 let strict: [SwiftSetting] = [

@@ -70,3 +70,48 @@ import Testing
         }
     }
 }
+
+/// A put killed with SIGKILL, mid-stream or mid-commit, leaves a database that checks clean
+/// and holds either the old caches or the new one, never part of it.
+@Suite struct KVKillTests {
+    @Test("kv put killed while reading its input or committing: check is clean, the budget holds, nothing partial is served",
+          .tags(.slow), arguments: [5_000, 40_000, 120_000])
+    func killedPut(afterMicroseconds delay: UInt32) throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            _ = try runRAGDB(["init", db])
+            // 6 layers × 2 × 8 heads × 128 × f16 = 24 KiB a token; 2,048 tokens = 48 MiB.
+            #expect(try runRAGDB(["kv", "profile", db, "--name", "m", "--model", "x", "--tokenizer", "t", "--layers", "6", "--kv-heads", "8",
+                                  "--head-dim", "128", "--dtype", "f16", "--budget", "100MiB"]).status == 0)
+            let tokens = 2048
+            let size = tokens * 24 * 1024
+            let file = dir + "/c.kv"
+            var rng = SeededGenerator(seed: 1)
+            try Data((0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }).write(to: URL(fileURLWithPath: file))
+            for chunk in 1...2 {
+                #expect(try runRAGDB(["kv", "put", db, "--profile", "m", "--chunk", "\(chunk)", "--tokens", "\(tokens)", "--file", file]).status == 0)
+            }
+            // The third put must evict one cache to fit; kill it part-way.
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: ragdbExecutable())
+            child.arguments = ["kv", "put", db, "--profile", "m", "--chunk", "3", "--tokens", "\(tokens)", "--file", file]
+            child.standardOutput = FileHandle.nullDevice
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            usleep(delay)
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+            let check = try runRAGDB(["check", db])
+            #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+            let ls = try runRAGDB(["kv", "ls", db, "--profile", "m", "--json"])
+            let chunks = ls.stdout.components(separatedBy: "\"chunk\":").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+            // Either the put never committed (chunks 1 and 2) or it did, evicting one (2 of 1, 2, 3 with 3 among them).
+            #expect(chunks == [1, 2] || (chunks.count == 2 && chunks.contains(3)), "\(ls.stdout)")
+            for c in chunks {
+                let out = dir + "/out\(c).kv"
+                #expect(try runRAGDB(["kv", "get", db, "--profile", "m", "--chunk", "\(c)", "--out", out]).status == 0)
+                #expect(try Data(contentsOf: URL(fileURLWithPath: out)).count == size)
+            }
+        }
+    }
+}

@@ -20,6 +20,9 @@ public final class TextIndex: Sendable {
     public let k1: Double, b: Double
     /// Per dense chunk number, BM25's length normaliser for (k1, b).
     let norms: [Double]
+    /// The title field's normalisers, and each title position's text position.
+    let titleNorms: [Double]
+    let titleMap: [Int32]
     /// Reusable score accumulators, one array per concurrent search.
     private let scratch = Mutex<[[Double]]>([])
 
@@ -45,6 +48,8 @@ public final class TextIndex: Sendable {
         self.k1 = k1
         self.b = b
         self.norms = snapshot.normalizers(BM25(k1: k1, b: b))
+        self.titleNorms = titleSnapshot?.normalizers(BM25(k1: k1, b: b)) ?? []
+        self.titleMap = titleSnapshot?.positions(in: snapshot) ?? []
     }
 
     /// Chunks indexed.
@@ -70,13 +75,20 @@ public final class TextIndex: Sendable {
         let terms = analyzer.terms(query)
         let bm25 = BM25(k1: k1, b: b)
         let hits: [SparseHit]
-        if method == .exhaustive && titleSnapshot != nil { return searchExhaustive(query, k: k) }
-        // With titles, the title field's scores join the text accumulators.
-        let extra = titleSnapshot.map { $0.scores(terms, bm25: bm25).mapValues { $0 * titleWeight } }
-        switch allowed == nil && extra == nil ? method : .accumulate {
+        if let title = titleSnapshot {
+            // With titles, the title field accumulates alongside the text (exact).
+            if method == .exhaustive { return searchExhaustive(query, k: k) }
+            var buffer = scratch.withLock { $0.popLast() } ?? []
+            var second = scratch.withLock { $0.popLast() } ?? []
+            let found = snapshot.searchAccumulating(terms, k: k, bm25: bm25, norms: norms, scratch: &buffer, second: title, secondNorms: titleNorms,
+                                                    map: titleMap, weight: titleWeight, secondScratch: &second, allowed: allowed)
+            scratch.withLock { $0.append(buffer); $0.append(second) }
+            return found.map { (ChunkID(rawValue: $0.chunk), $0.score) }
+        }
+        switch allowed == nil ? method : .accumulate {
         case .accumulate:
             var buffer = scratch.withLock { $0.popLast() } ?? []
-            hits = snapshot.searchAccumulating(terms, k: k, bm25: bm25, norms: norms, scratch: &buffer, allowed: allowed, extra: extra)
+            hits = snapshot.searchAccumulating(terms, k: k, bm25: bm25, norms: norms, scratch: &buffer, allowed: allowed)
             scratch.withLock { $0.append(buffer) }
         case .maxscore:
             hits = snapshot.search(terms, k: k, bm25: bm25)

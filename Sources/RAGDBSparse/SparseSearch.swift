@@ -111,7 +111,7 @@ public final class SparseSnapshot: Sendable {
     /// - Parameter norms: `normalizers(bm25)`, computed once per index and parameters.
     /// - Complexity: O(postings of the query terms) additions, then O(touched · log k).
     public func searchAccumulating(_ query: [String], k: Int, bm25: BM25 = BM25(), norms: [Double], scratch: inout [Double],
-                                   allowed: ((UInt64) -> Bool)? = nil, extra: [UInt64: Double]? = nil) -> [SparseHit] {
+                                   allowed: ((UInt64) -> Bool)? = nil) -> [SparseHit] {
         guard k > 0 else { return [] }
         if scratch.count != chunkIDs.count { scratch = [Double](repeating: 0, count: chunkIDs.count) }
         var touched: [Int32] = []
@@ -132,19 +132,6 @@ public final class SparseSnapshot: Sendable {
             }
         }
         var heap = MinHeap(capacity: k)
-        if var rest = extra {
-            // Another field's scores (a document's title) join: added to the chunk's text
-            // score, or standing alone for chunks whose text has none of the terms.
-            for d in touched {
-                let c = chunkIDs[Int(d)]
-                var s = scratch[Int(d)]
-                if let e = rest.removeValue(forKey: c) { s += e }
-                if allowed.map({ $0(c) }) ?? true { heap.offer(SparseHit(chunk: c, score: s)) }
-                scratch[Int(d)] = 0
-            }
-            for (c, e) in rest where allowed.map({ $0(c) }) ?? true { heap.offer(SparseHit(chunk: c, score: e)) }
-            return Self.top(heap.items, k)
-        }
         for d in touched {
             if allowed.map({ $0(chunkIDs[Int(d)]) }) ?? true {
                 heap.offer(SparseHit(chunk: chunkIDs[Int(d)], score: scratch[Int(d)]))
@@ -174,6 +161,62 @@ public final class SparseSnapshot: Sendable {
         Array(Set(query)).sorted().compactMap { t in
             terms[t].map { (t, $0, BM25().idf(documents: documents, df: $0.count)) }
         }
+    }
+
+    /// For each of this snapshot's dense positions, the position of the same chunk in
+    /// `other` (−1 when absent): lets a second field's accumulators line up with the first's.
+    ///
+    /// - Complexity: O(chunks) with one dictionary.
+    public func positions(in other: SparseSnapshot) -> [Int32] {
+        var at: [UInt64: Int32] = [:]
+        at.reserveCapacity(other.chunkIDs.count)
+        for (i, c) in other.chunkIDs.enumerated() { at[c] = Int32(i) }
+        return chunkIDs.map { at[$0] ?? -1 }
+    }
+
+    /// The exact top `k` of text score + `weight` × second-field score (a title field whose
+    /// dense positions `map` sends to this snapshot's), both accumulated term at a time in
+    /// arrays. Sums are formed exactly as `scores` forms them, so the result equals the
+    /// dictionary reference bit for bit.
+    ///
+    /// - Complexity: O(postings of the query terms in both fields) additions, then
+    ///   O(touched · log k); no dictionary unless a second-field chunk is missing here.
+    public func searchAccumulating(_ query: [String], k: Int, bm25: BM25 = BM25(), norms: [Double], scratch: inout [Double],
+                                   second: SparseSnapshot, secondNorms: [Double], map: [Int32], weight: Double,
+                                   secondScratch: inout [Double], allowed: ((UInt64) -> Bool)? = nil) -> [SparseHit] {
+        guard k > 0 else { return [] }
+        if scratch.count != chunkIDs.count { scratch = [Double](repeating: 0, count: chunkIDs.count) }
+        if secondScratch.count != chunkIDs.count { secondScratch = [Double](repeating: 0, count: chunkIDs.count) }
+        var touched: [Int32] = []
+        for (_, list, idf) in queryLists(query) {
+            for i in 0..<list.docs.count {
+                let d = Int(list.docs[i])
+                let t = Double(list.tfs[i])
+                if scratch[d] == 0 && secondScratch[d] == 0 { touched.append(list.docs[i]) }
+                scratch[d] += idf * t / (t + norms[d])
+            }
+        }
+        var orphans: [UInt64: Double] = [:]
+        for (_, list, idf) in second.queryLists(query) {
+            for i in 0..<list.docs.count {
+                let t = Double(list.tfs[i])
+                let x = idf * t / (t + secondNorms[Int(list.docs[i])])
+                let d = Int(map[Int(list.docs[i])])
+                if d < 0 { orphans[list.chunks[i], default: 0] += x; continue }
+                if scratch[d] == 0 && secondScratch[d] == 0 { touched.append(Int32(d)) }
+                secondScratch[d] += x
+            }
+        }
+        var heap = MinHeap(capacity: k)
+        for d in touched {
+            let c = chunkIDs[Int(d)]
+            let s = secondScratch[Int(d)] == 0 ? scratch[Int(d)] : scratch[Int(d)] + secondScratch[Int(d)] * weight
+            if allowed.map({ $0(c) }) ?? true { heap.offer(SparseHit(chunk: c, score: s)) }
+            scratch[Int(d)] = 0
+            secondScratch[Int(d)] = 0
+        }
+        for (c, e) in orphans where allowed.map({ $0(c) }) ?? true { heap.offer(SparseHit(chunk: c, score: e * weight)) }
+        return Self.top(heap.items, k)
     }
 
     /// The BM25 score of every chunk that holds at least one query term, summed over the terms

@@ -23,11 +23,13 @@ import Testing
                               text: generatedText(words: 40, using: &rng))
             }
             docs.append(DocumentInput(id: "zebra", title: "zebra zebra crossings", text: "a plain text without the animal"))
+            // Text of stop words only: the chunk has no text postings, only its title's.
+            docs.append(DocumentInput(id: "stopwords", title: "zebra", text: "the of and"))
             try c.insert(docs)
             let index = try c.loadTextIndex()
             let hits = index.search("zebra", k: 5)
-            #expect(!hits.isEmpty && hits.allSatisfy { index.documentID(of: $0.chunk) == "zebra" })
-            for q in ["cache notes", "index vector", "query token cache", "zebra query", "retrieval database chunk"] {
+            #expect(Set(hits.map { index.documentID(of: $0.chunk) }) == ["zebra", "stopwords"])
+            for q in ["cache notes", "index vector", "query token cache", "zebra query", "retrieval database chunk", "zebra", "notes caches token"] {
                 let want = index.searchExhaustive(q, k: 20)
                 for method in TextIndex.Method.allCases {
                     let got = index.search(q, k: 20, method: method)

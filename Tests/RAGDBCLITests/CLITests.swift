@@ -305,6 +305,16 @@ func sha256Hex(_ data: Data) -> String {
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite struct FormatReaderTests {
+    @Test("Format.md's Appendix A is the same program as Tests/format_reader.py")
+    func appendixMatchesScript() throws {
+        let doc = try String(contentsOfFile: repositoryRoot + "/Format.md", encoding: .utf8)
+        let script = try String(contentsOfFile: repositoryRoot + "/Tests/format_reader.py", encoding: .utf8)
+        let appendix = try #require(doc.range(of: "## Appendix A"))
+        let open = try #require(doc.range(of: "```python\n", range: appendix.upperBound..<doc.endIndex))
+        let close = try #require(doc.range(of: "\n```", range: open.upperBound..<doc.endIndex))
+        #expect(String(doc[open.upperBound..<close.lowerBound]) == script.trimmingCharacters(in: .newlines))
+    }
+
     @Test("a reader written from Format.md alone (Tests/format_reader.py) reads what ragdb wrote",
           .enabled(if: pythonFormatReaderAvailable, "python3 with lmdb, lz4 and xxhash is not installed"))
     func pythonReader() throws {

@@ -99,6 +99,11 @@ if Context.environment["RAGDB_BENCHMARKS"] == "1" {
             path: "Benchmarks/DenseBenchmarks"))
     package.targets.append(
         .executableTarget(
+            name: "ann-probe",
+            dependencies: ["RAGDB", "RAGDBVector", "RAGDBImport"],
+            path: "Benchmarks/ANNProbe"))
+    package.targets.append(
+        .executableTarget(
             name: "kv-bench",
             dependencies: ["RAGDB", "RAGDBStorage"],
             path: "Benchmarks/KVBenchmarks"))

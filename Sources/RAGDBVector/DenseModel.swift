@@ -127,8 +127,7 @@ public struct DenseModel: Sendable {
     @inline(__always)
     static func prepare(_ v: [Float], metric: DenseMetric) -> [Float] {
         guard metric == .cosine else { return v }
-        var s: Float = 0
-        for x in v { s += x * x }
+        let s = Kernels.dot(v, v)
         guard s > 0 else { return v }
         let inv = 1 / s.squareRoot()
         return v.map { $0 * inv }

@@ -164,7 +164,6 @@ extension Database {
     /// - Complexity: analyzes every chunk and decodes every posting block; holds both posting
     ///   sets in memory.
     func checkTextIndex(_ info: CollectionInfo, _ txn: borrowing ReadTransaction, report: (String, String, String) -> Void) throws -> Int {
-        let entry = "collection \(info.id)"
         let analyzer = info.settings.analyzer.analyzer
         var expected: [String: [Posting]] = [:]
         var chunks: UInt64 = 0, totalLength: UInt64 = 0

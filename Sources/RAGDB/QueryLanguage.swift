@@ -1,4 +1,4 @@
-public import RAGDBChunks
+import RAGDBChunks
 import Foundation
 
 /// ragdb's query language: a small SQL dialect for the shell and for `ragdb search --where`.

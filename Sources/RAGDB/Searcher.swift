@@ -1,4 +1,4 @@
-public import RAGDBChunks
+import RAGDBChunks
 import RAGDBStorage
 import RAGDBVector
 import Foundation

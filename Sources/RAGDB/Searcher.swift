@@ -537,8 +537,8 @@ public final class Searcher: Sendable {
         }
         // Fusion.
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let fused = Self.fuse(legs, fusion: q.fusion)
-        if legs.count > 1 { record("fuse", input: union.count, output: fused.count, bytes: 0, since: t0) }
+        let (fused, fusedCount) = Self.fuse(legs, fusion: q.fusion, keep: max(q.candidates, q.k))
+        if legs.count > 1 { record("fuse", input: union.count, output: fusedCount, bytes: 0, since: t0) }
         // Top k or budgeted assembly.
         var hits: [QueryHit] = []
         var context: AssembledContext?
@@ -547,8 +547,9 @@ public final class Searcher: Sendable {
             let pool = Array(fused.prefix(max(q.candidates, q.k)))
             try loadRecords(pool.map(\.chunk))
             context = try assemble(pool, records: records, query: q, budget: budget)
+            let byChunk = Dictionary(pool.map { ($0.chunk, $0) }, uniquingKeysWith: { a, _ in a })
             hits = context!.chunks.compactMap { id in
-                guard let r = records[id.rawValue], let f = fused.first(where: { $0.chunk == id.rawValue }) else { return nil }
+                guard let r = records[id.rawValue], let f = byChunk[id.rawValue] else { return nil }
                 return hit(r, f)
             }
             record("assemble", input: pool.count, output: hits.count, bytes: 0, since: t1)
@@ -556,7 +557,7 @@ public final class Searcher: Sendable {
             let top = Array(fused.prefix(q.k))
             try loadRecords(top.map(\.chunk))
             hits = top.compactMap { f in records[f.chunk].map { hit($0, f) } }
-            record("limit", input: fused.count, output: hits.count, bytes: 0, since: t1)
+            record("limit", input: fusedCount, output: hits.count, bytes: 0, since: t1)
         }
         if let profile = q.kvProfile {
             let answers = try rethrowingAsRAGDB { try collection.database.kvCaches.planReuse(profile: profile, chunks: hits.map(\.chunk.rawValue)) }
@@ -576,51 +577,62 @@ public final class Searcher: Sendable {
     /// weighted adds α × the min-max-normalised dense score and (1 − α) × the mean of the
     /// other legs' normalised scores; dense ranks by dense similarity alone (candidates
     /// without one last). One leg alone keeps its own scores. Ties: smaller chunk id first.
-    static func fuse(_ legs: [(name: String, ranked: [(UInt64, Double)])], fusion: Fusion) -> [(chunk: UInt64, score: Double, stages: [String: Double])] {
-        var stages: [UInt64: [String: Double]] = [:]
+    ///
+    /// - Returns: the best `keep` with their per-stage scores, and how many were fused.
+    /// - Complexity: one dictionary per leg (no allocation per candidate), a sort of the
+    ///   candidates; per-stage score maps only for the `keep` returned.
+    static func fuse(_ legs: [(name: String, ranked: [(UInt64, Double)])], fusion: Fusion, keep: Int = .max)
+        -> (top: [(chunk: UInt64, score: Double, stages: [String: Double])], total: Int) {
+        var seen = Set<UInt64>()
         var order: [UInt64] = []
+        var byLeg: [[UInt64: (score: Double, rank: Int)]] = []
+        byLeg.reserveCapacity(legs.count)
         for leg in legs {
-            for (c, s) in leg.ranked {
-                if stages[c] == nil { order.append(c); stages[c] = [:] }
-                stages[c]![leg.name] = s
+            var m: [UInt64: (score: Double, rank: Int)] = [:]
+            m.reserveCapacity(leg.ranked.count)
+            for (i, (c, s)) in leg.ranked.enumerated() {
+                m[c] = (s, i + 1)
+                if seen.insert(c).inserted { order.append(c) }
             }
+            byLeg.append(m)
         }
-        var out: [(chunk: UInt64, score: Double, stages: [String: Double])] = []
-        out.reserveCapacity(order.count)
+        func stages(_ c: UInt64) -> [String: Double] {
+            var st: [String: Double] = [:]
+            for (i, leg) in legs.enumerated() { if let x = byLeg[i][c] { st[leg.name] = x.score } }
+            return st
+        }
+        var scored: [(chunk: UInt64, score: Double)] = []
+        scored.reserveCapacity(order.count)
         if legs.count == 1 {
-            out = legs[0].ranked.map { ($0.0, $0.1, stages[$0.0]!) }
+            scored = legs[0].ranked.map { ($0.0, $0.1) }
         } else {
-            var ranks: [String: [UInt64: Int]] = [:]
-            var bounds: [String: (Double, Double)] = [:]
-            for leg in legs {
-                var r: [UInt64: Int] = [:]
-                for (i, (c, _)) in leg.ranked.enumerated() { r[c] = i + 1 }
-                ranks[leg.name] = r
-                let scores = leg.ranked.map(\.1)
-                bounds[leg.name] = (scores.min() ?? 0, scores.max() ?? 0)
+            let bounds = legs.map { leg -> (Double, Double) in
+                (leg.ranked.lazy.map(\.1).min() ?? 0, leg.ranked.lazy.map(\.1).max() ?? 0)
             }
             func norm(_ x: Double, _ b: (Double, Double)) -> Double { b.1 > b.0 ? (x - b.0) / (b.1 - b.0) : 1 }
-            let others = legs.filter { $0.name != "dense" }.map(\.name)
+            let dense = legs.firstIndex { $0.name == "dense" }
+            let others = legs.indices.filter { $0 != dense }
             for c in order {
-                let st = stages[c]!
                 let score: Double
                 switch fusion {
                 case .reciprocalRank(let k):
-                    score = legs.reduce(0) { acc, leg in acc + (ranks[leg.name]![c].map { 1 / (k + Double($0)) } ?? 0) }
+                    var sum = 0.0
+                    for i in legs.indices { if let x = byLeg[i][c] { sum += 1 / (k + Double(x.rank)) } }
+                    score = sum
                 case .weighted(let alpha):
-                    let d = st["dense"].map { norm($0, bounds["dense"]!) } ?? 0
+                    let d = dense.flatMap { i in byLeg[i][c].map { norm($0.score, bounds[i]) } } ?? 0
                     var o = 0.0
-                    for name in others { if let x = st[name] { o += norm(x, bounds[name]!) } }
+                    for i in others { if let x = byLeg[i][c] { o += norm(x.score, bounds[i]) } }
                     if !others.isEmpty { o /= Double(others.count) }
-                    score = legs.contains(where: { $0.name == "dense" }) ? alpha * d + (1 - alpha) * o : o
+                    score = dense != nil ? alpha * d + (1 - alpha) * o : o
                 case .dense:
-                    score = st["dense"] ?? -.infinity
+                    score = dense.flatMap { byLeg[$0][c]?.score } ?? -.infinity
                 }
-                out.append((c, score, st))
+                scored.append((c, score))
             }
         }
-        out.sort { $0.score > $1.score || ($0.score == $1.score && $0.chunk < $1.chunk) }
-        return out
+        scored.sort { $0.score > $1.score || ($0.score == $1.score && $0.chunk < $1.chunk) }
+        return (scored.prefix(keep).map { ($0.chunk, $0.score, stages($0.chunk)) }, scored.count)
     }
 }
 

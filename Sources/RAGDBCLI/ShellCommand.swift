@@ -240,6 +240,7 @@ struct Shell {
           .stats                  database statistics
           .mode table|json|lines  output mode
           .timer on|off           print each statement's time
+          .reload                 reload the indexes (to see writes made since they were loaded)
           .ngram count|locate|next COLLECTION 'pattern' [N]   the FM-index
           .kv profiles | ls PROFILE | stats | plan PROFILE ID,ID,...   KV caches
           .help                   this text
@@ -254,6 +255,9 @@ struct Shell {
             switch cmd {
             case ".quit", ".exit": return false
             case ".help": Output.line(Shell.help)
+            case ".reload":
+                // Indexes are loaded once per collection; see writes made since.
+                searchers = [:]
             case ".open":
                 guard words.count == 2 else { throw ValidationError("usage: .open PATH") }
                 try open(words[1])

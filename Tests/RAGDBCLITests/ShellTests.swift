@@ -48,6 +48,7 @@ import Glibc
                 .schema c
                 .collections
                 .timer on
+                .reload
                 SELECT doc FROM c WHERE MATCH('beta') LIMIT 1;
                 .bogus
                 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # N-gram FM-index benchmark on ~130 MB of real English text (../shared/bench/make_bigtext.sh):
 # build throughput and peak memory, index size against the text, count/locate/next times, and
-# grep -c -F on the same patterns in the same run.
+# grep -c -F and sdsl-lite (Debian libsdsl-dev, Benchmarks/sdsl) on the same patterns in the same run.
 #
 # Usage: Benchmarks/run-ngram.sh [BIGTEXT_DIR]   (default ~/.cache/ragdb-bigtext, built when missing)
 set -euo pipefail
@@ -44,3 +44,10 @@ for p in pats:
 s = (time.perf_counter() - t) / len(pats)
 print(f"grep -c -F: {s * 1e6:,.0f} us per pattern ({len(pats)} patterns, {sum(map(len, pats)) / len(pats):.1f} bytes average)")
 PY
+echo "## sdsl-lite csa_wt<> on the same text (lowercased) and patterns"
+if command -v g++ >/dev/null && [ -f /usr/include/sdsl/suffix_arrays.hpp ]; then
+  g++ -O3 -march=native -std=c++17 -o "$work/sdsl_bench" Benchmarks/sdsl/sdsl_bench.cpp -lsdsl -ldivsufsort -ldivsufsort64
+  "$work/sdsl_bench" "$big/bigtext.txt" "$work/patterns.txt"
+else
+  echo "skip: sdsl-lite not installed (apt-get install libsdsl-dev)"
+fi

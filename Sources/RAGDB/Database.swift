@@ -313,6 +313,14 @@ public final class Database: Sendable {
         }
     }
 
+    /// Flushes everything committed to disk (`mdb_env_sync`): what a database opened with
+    /// `.noMetaSync` or `.none` durability calls after a bulk load.
+    ///
+    /// - Complexity: one fsync of the data file.
+    public func sync() throws(RAGDBError) {
+        try rethrowingAsRAGDB { try env.sync() }
+    }
+
     // MARK: Meta records
 
     /// The vector spaces of collection `name` as stored in the catalog in `txn`.

@@ -104,6 +104,9 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .long, help: "Create the collection with an n-gram FM-index of chunk text, normalised with none or lowercase ('ragdb ngram'); the import ends by indexing what it wrote.")
     var ngramIndex: String?
 
+    @Option(name: .long, help: "full (every batch flushed, the default), meta (the meta page is not flushed: a crash may lose the last batch, never corrupts) or none (one sync at the end; a killed process loses nothing, an OS crash during the import may: rerun it).")
+    var durability = "full"
+
     @Option(name: .long, help: "For a new collection: the weight of the document title's BM25 score, added to each chunk's (default 0.3; 0: titles are not indexed).")
     var titleWeight: Double?
 
@@ -139,6 +142,12 @@ struct ImportCommand: ParsableCommand {
         options.spaces = try parsedSpaces()
         options.sidecarElementType = try choice(vectorType, "--vector-type") ?? .float32
         options.dryRun = dryRun
+        switch durability {
+        case "full": options.durability = .full
+        case "meta": options.durability = .noMetaSync
+        case "none": options.durability = .none
+        default: throw ValidationError("--durability must be full, meta or none, not '\(durability)'")
+        }
         options.newCollectionSettings.textIndex = !noTextIndex
         if let ngramIndex { options.newCollectionSettings.ngramIndex = NgramSettings(normalization: ngramIndex) }
         if let titleWeight { options.newCollectionSettings.titleWeight = titleWeight == 0 ? nil : titleWeight }

@@ -37,6 +37,12 @@ public struct ImportOptions: Sendable {
     public var newCollectionSettings = CollectionSettings()
     /// The stored element type of spaces created for sidecars.
     public var sidecarElementType = VectorSpace.ElementType.float32
+    /// How each batch's commit waits for the disk. `.full` (the default) flushes every
+    /// commit. `.noMetaSync` skips the meta-page flush (a crash may lose the last batch,
+    /// never corrupts). `.none` flushes nothing until the import ends, then syncs once: a
+    /// killed process loses nothing committed, but an operating-system crash or power loss
+    /// during the import may lose or damage recent batches, so rerun the import after one.
+    public var durability: Durability = .full
 
     /// Defaults: format by extension, the collection's chunking, 2,000 documents or 8 MiB
     /// per transaction, stop at the first error, two parsing threads.
@@ -133,7 +139,9 @@ public struct Importer: Sendable {
             if let db = try? Database.open(at: databasePath, options: o), let c = try? db.collection(name) { settings = c.settings }
             for s in wanted where !settings.spaces.contains(where: { $0.name == s.name }) { settings.spaces.append(s) }
         } else {
-            let db = try Database.open(at: databasePath)
+            var o = Database.Options()
+            o.durability = options.durability
+            let db = try Database.open(at: databasePath, options: o)
             var c = try db.collection(name, creatingWith: options.newCollectionSettings)
             for s in wanted where !c.settings.spaces.contains(where: { $0.name == s.name }) {
                 c = try db.addSpace(s, to: name)
@@ -219,6 +227,7 @@ public struct Importer: Sendable {
             summary.replaced += s.replaced
             summary.unchanged += s.unchanged
             summary.chunks += s.chunksWritten
+            if case .full = options.durability {} else { try collection?.database.sync() }
         }
         for s in sidecars where s.reader.rowsRead != s.reader.rows {
             throw ImportError(.badSidecar, file: s.reader.path, line: 0,

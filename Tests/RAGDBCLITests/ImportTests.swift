@@ -101,6 +101,24 @@ private func summary(_ r: ProcessResult) throws -> [String: Any] {
         }
     }
 
+    @Test("--durability meta and none import the same content as full, the database checks clean, and a bad value is a usage error")
+    func durability() throws {
+        try withTemporaryDirectory { dir in
+            try writeCorpus(dir + "/in.jsonl", count: 300, words: 60)
+            var exports: [String] = []
+            for mode in ["full", "meta", "none"] {
+                let db = dir + "/" + mode
+                let r = try runRAGDB(["import", db, "--collection", "c", "--batch", "50", "--durability", mode, dir + "/in.jsonl"])
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(try runRAGDB(["check", db]).status == 0)
+                exports.append(try runRAGDB(["export", db, "--collection", "c", "--chunks"]).stdout)
+            }
+            #expect(exports[0] == exports[1] && exports[1] == exports[2] && !exports[0].isEmpty)
+            let bad = try runRAGDB(["import", dir + "/x", "--collection", "c", "--durability", "sometimes", dir + "/in.jsonl"])
+            #expect(bad.status == 64 && bad.stderr.contains("--durability"))
+        }
+    }
+
     @Test("stdin, --dry-run and --on-error skip")
     func modes() throws {
         try withTemporaryDirectory { dir in

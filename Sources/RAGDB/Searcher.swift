@@ -421,6 +421,12 @@ public final class Searcher: Sendable {
         }
         let legDepth = decision.placement == .after ? min(max(n, depth), Int((Double(depth) / max(decision.selectivity, 0.01)).rounded(.up))) : depth
         let allowedCheck: ((UInt64) -> Bool)? = allowed.map { set in { set.contains($0) } }
+        // Legs that cannot take the allowed set inside run over everything, then keep the
+        // best `legDepth` that pass.
+        func restricted(_ hits: [(UInt64, Double)]) -> [(UInt64, Double)] {
+            guard let allowed else { return hits }
+            return Array(hits.lazy.filter { allowed.contains($0.0) }.prefix(legDepth))
+        }
         // Each coarse leg's ranking, best first.
         var legs: [(name: String, ranked: [(UInt64, Double)])] = []
         if let text = q.text, !text.isEmpty, collection.settings.textIndex {
@@ -432,17 +438,15 @@ public final class Searcher: Sendable {
         }
         for (space, terms) in q.sparse.sorted(by: { $0.key < $1.key }) {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            var hits = try sparseIndex(space).search(terms, k: allowed == nil ? legDepth : max(legDepth, n)).map { ($0.chunk.rawValue, $0.score) }
-            if let allowed { hits = Array(hits.filter { allowed.contains($0.0) }.prefix(legDepth)) }
+            let hits = restricted(try sparseIndex(space).search(terms, k: allowed == nil ? legDepth : max(legDepth, n)).map { ($0.chunk.rawValue, $0.score) })
             legs.append(("sparse:\(space)", hits))
             record("learned-sparse", input: 0, output: hits.count, bytes: hits.count * 8, since: t0)
         }
         if !q.ngrams.isEmpty {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let index = try ngramIndex()
-            var hits = try collection.searchNgrams(q.ngrams.map { (text: $0, logProbability: nil) }, in: index,
-                                                   k: allowed == nil ? legDepth : max(legDepth, n)).map { ($0.chunk.rawValue, $0.score) }
-            if let allowed { hits = Array(hits.filter { allowed.contains($0.0) }.prefix(legDepth)) }
+            let hits = restricted(try collection.searchNgrams(q.ngrams.map { (text: $0, logProbability: nil) }, in: index,
+                                                              k: allowed == nil ? legDepth : max(legDepth, n)).map { ($0.chunk.rawValue, $0.score) })
             legs.append(("ngram", hits))
             record("ngram", input: 0, output: hits.count, bytes: q.ngrams.count * 64, since: t0)
         }

@@ -162,6 +162,17 @@ struct SearchCommand: ParsableCommand {
         var text: String?
         var dense: Double?
         var bm25: Double?
+
+        init(chunk: UInt64, doc: String, score: Double, text: String?, dense: Double? = nil, bm25: Double? = nil) {
+            (self.chunk, self.doc, self.score, self.text, self.dense, self.bm25) = (chunk, doc, score, text, dense, bm25)
+        }
+
+        /// A planner result in the scripting contract's shape; `bm25` carries the sparse
+        /// stage's score (BM25, else a learned sparse space's).
+        init(_ h: QueryHit, withText: Bool) {
+            self.init(chunk: h.chunk.rawValue, doc: h.documentID, score: h.score, text: withText ? h.text : nil, dense: h.stageScores["dense"],
+                      bm25: h.stageScores["bm25"] ?? h.stageScores.first(where: { $0.key.hasPrefix("sparse:") })?.value)
+        }
     }
 
     func run() throws {
@@ -217,9 +228,7 @@ struct SearchCommand: ParsableCommand {
             if planned {
                 let query = try plannedQuery(c, searcher: searcher, text: q, vector: v, sparseQuery: sparseQuery, mode: mode, exactScan: exactScan, fusion: fusionChoice,
                                              denseSpace: denseIndex?.spaceName, sparseSpace: sparseIndex?.spaceName)
-                return try searcher.run(query).hits.map { h in
-                    Hit(chunk: h.chunk.rawValue, doc: h.documentID, score: h.score, text: noText ? nil : h.text, dense: h.stageScores["dense"], bm25: h.stageScores["bm25"])
-                }
+                return try searcher.run(query).hits.map { Hit($0, withText: !noText) }
             }
             switch mode {
             case "sparse":
@@ -420,10 +429,7 @@ struct SearchCommand: ParsableCommand {
         let q = try plannedQuery(c, searcher: searcher, text: text, vector: vector, sparseQuery: sparseQuery, mode: mode, exactScan: exactScan, fusion: fusion,
                                  denseSpace: denseSpace, sparseSpace: sparseSpace)
         let result = try searcher.run(q)
-        let hits = result.hits.map { h in
-            Hit(chunk: h.chunk.rawValue, doc: h.documentID, score: h.score, text: noText ? nil : h.text, dense: h.stageScores["dense"],
-                bm25: h.stageScores["bm25"] ?? h.stageScores.first(where: { $0.key.hasPrefix("sparse:") })?.value)
-        }
+        let hits = result.hits.map { Hit($0, withText: !noText) }
         if json {
             struct KV: Encodable { var status: String; var variant: String?; var recompute: [Int] }
             struct Row: Encodable { var chunk: UInt64; var doc: String; var score: Double; var text: String?; var dense: Double?; var bm25: Double?; var tokens: Int; var kv: KV? }

@@ -332,28 +332,26 @@ public final class KVCacheStore: Sendable {
     public func withCache<R>(profile name: String, chunk: UInt64, variant: UInt64 = 0,
                              _ body: (KVCacheView) throws -> R) throws -> R? {
         let served = ServedBytes()
-        let result: R?? = try env.read { txn in
+        // The profile id comes out of the same transaction: no second look-up to count the access.
+        let (pid, result): (UInt32, R?) = try env.read { txn in
             let profile = try profile(named: name, txn)
             let key = KVCacheKey(profile: profile.id, chunk: chunk, variant: variant)
             guard let info = try txn.withValue(forKey: key.bytes, in: entries, { try KVCacheInfo.decode($0, key: key) }) else {
-                return R??.some(nil)
+                return (profile.id, nil)
             }
             let view = KVCacheView(info: info, profile: profile, txn: TransactionReference(txn), segments: segments, served: served)
-            return R??.some(try body(view))
+            return (profile.id, try body(view))
         }
-        let found = result! != nil
-        let key = try? self.profile(named: name).id
-        if let pid = key {
-            pending.withLock { p in
-                p.stats[pid, default: .init()].lookups += 1
-                if found {
-                    p.stats[pid, default: .init()].hits += 1
-                    p.stats[pid, default: .init()].bytesServed += served.count
-                    p.entries[KVCacheKey(profile: pid, chunk: chunk, variant: variant), default: .init()].hits += 1
-                }
+        let found = result != nil
+        pending.withLock { p in
+            p.stats[pid, default: .init()].lookups += 1
+            if found {
+                p.stats[pid, default: .init()].hits += 1
+                p.stats[pid, default: .init()].bytesServed += served.count
+                p.entries[KVCacheKey(profile: pid, chunk: chunk, variant: variant), default: .init()].hits += 1
             }
         }
-        return result!
+        return result
     }
 
     // MARK: Reuse lookup

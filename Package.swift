@@ -52,7 +52,7 @@ let package = Package(
             name: "RAGDBCLI",
             dependencies: ["RAGDB", "RAGDBImport", "CRAGDBEdit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
-        .executableTarget(name: "ragdb", dependencies: ["RAGDBCLI"], swiftSettings: strict),
+        .executableTarget(name: "ragdb", dependencies: ["RAGDB", "RAGDBCLI"], swiftSettings: strict),
 
         .target(name: "RAGDBTestSupport", path: "Tests/RAGDBTestSupport", swiftSettings: strict),
         .testTarget(

@@ -2,11 +2,12 @@
 // memcpy of the same bytes and plain-file writes and reads in the same run, and shuffle+LZ4
 // on real captured tensors. Prints one JSON object per line.
 //
-// Usage: kv-bench DIR [--capture /tmp/kvcap] [--sizes 1,4,16,64,256] [--repeat 5]
+// Usage: kv-bench DIR [--capture /tmp/kvcap] [--sizes 1,4,16,64,256] [--repeat 5] [--retain-heap]
 //   DIR: a scratch directory on the disk under test (a database and plain files go there).
 //   --capture: a directory written by Benchmarks/kvcache/capture_minilm.py; its .kv files
 //   fill the synthetic caches (real MiniLM keys and values, repeated) and are measured for
 //   compression. Without it the caches are filled with a smooth f16 signal.
+//   --retain-heap: call Database.retainFreedHeap() first, as the ragdb tool does.
 import Foundation
 import RAGDB
 import RAGDBStorage
@@ -17,6 +18,8 @@ func option(_ name: String) -> String? { args.firstIndex(of: name).map { args[$0
 let dir = args[1]
 let sizes = (option("--sizes") ?? "1,4,16,64,256").split(separator: ",").compactMap { Int($0) }
 let repeats = option("--repeat").flatMap(Int.init) ?? 5
+let retainHeap = args.contains("--retain-heap")
+if retainHeap { Database.retainFreedHeap() }
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 func emit(_ object: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
@@ -125,7 +128,7 @@ for durable in [true, false] {
             copyBest = min(copyBest, now() - t0)
         }
         guard dest == bytes else { fatalError("get returned different bytes") }
-        emit(["bench": "kv-put-get", "durable": durable, "mib": Double(n) / 1_048_576, "tokens": tokens,
+        emit(["bench": "kv-put-get", "durable": durable, "retain_heap": retainHeap, "mib": Double(n) / 1_048_576, "tokens": tokens,
               "memcpy_gbs": memcpyGBs, "file_write_gbs": Double(n) / writeBest / 1e9, "file_read_gbs": Double(n) / readBest / 1e9,
               "put_gbs": Double(n) / putBest / 1e9, "get_view_gbs": Double(n) / viewBest / 1e9, "get_copy_gbs": Double(n) / copyBest / 1e9,
               "put_vs_file_write": writeBest / putBest, "get_view_vs_memcpy": best / viewBest, "get_copy_vs_memcpy": best / copyBest,

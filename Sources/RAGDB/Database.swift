@@ -38,6 +38,15 @@ public final class Database: Sendable {
 
     /// The directory.
     public let path: String
+    /// Keeps memory freed by write transactions in the process heap, so large puts and imports
+    /// stop faulting fresh pages in (`Environment.retainFreedHeap`: a process-wide allocator
+    /// policy that the library never sets by itself; the `ragdb` tool sets it at start).
+    ///
+    /// - Returns: whether the allocator took the setting.
+    /// - Complexity: two `mallopt` calls.
+    @discardableResult
+    public static func retainFreedHeap() -> Bool { Environment.retainFreedHeap() }
+
     package let env: Environment
     let meta: Table
     let catalog: Table

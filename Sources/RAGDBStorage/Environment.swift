@@ -92,6 +92,24 @@ public final class Environment: @unchecked Sendable {
     /// The one piece of process-wide state: environments open in this process, by directory.
     private static let registry = Mutex(Registry())
 
+    /// Keeps the memory that write transactions free in the process heap instead of returning
+    /// it to the system, so large writes stop faulting fresh pages in.
+    ///
+    /// LMDB builds every dirty page, and every multi-page value, in malloc'd memory and frees
+    /// it at commit. glibc serves blocks of 128 KiB and more with `mmap` and trims the heap
+    /// top, so a put of a 64 MiB value otherwise pays a page fault per 4 KiB, twice (measured
+    /// in BENCHMARKS.md, "KV-cache store": 0.29× a plain file write without it, about 1× with
+    /// it). This raises glibc's mmap threshold to `mmapThreshold` bytes and turns trimming
+    /// off. It is a process-wide allocator policy, so the library never sets it by itself:
+    /// the `ragdb` tool calls it at start, and a service embedding ragdb decides for itself.
+    ///
+    /// - Returns: whether the allocator took both settings (false off glibc).
+    /// - Complexity: two `mallopt` calls; afterwards the heap keeps its high-water mark.
+    @discardableResult
+    public static func retainFreedHeap(mmapThreshold: Int = 32 << 20) -> Bool {
+        ragdb_retain_freed_heap(Int32(clamping: mmapThreshold)) == 1
+    }
+
     /// Opens (and, with `options.create`, creates) the environment in directory `path`.
     ///
     /// Returns the instance already open in this process for the same directory, if any (it

@@ -5,22 +5,51 @@ import RAGDBStorage
 import Testing
 
 @Suite struct KVKernelTests {
-    @Test("CRC-32C matches the standard check value and is equal at every kernel level and length")
+    @Test("CRC-32C matches the standard check value and the table-driven reference at every kernel level, length and alignment")
     func crc32c() {
         #expect(ragdb_crc32c(0, "123456789", 9) == 0xE306_9283)
-        let data = randomBytes(200_000, seed: 7)
+        let data = randomBytes(200_100, seed: 7)
         let best = ragdb_kernels_best_level()
         defer { ragdb_kernels_set_level(best) }
-        for n in [0, 1, 7, 8, 9, 4095, 12_287, 12_288, 12_289, 65_536 + 5, 200_000] {
-            ragdb_kernels_set_level(0)
-            let scalar = data.withUnsafeBytes { ragdb_crc32c(0, $0.baseAddress, n) }
-            ragdb_kernels_set_level(best)
-            let fast = data.withUnsafeBytes { ragdb_crc32c(0, $0.baseAddress, n) }
-            #expect(scalar == fast, "length \(n)")
+        // Lengths around each kernel's thresholds: the three-lane loop (12 KiB) and the
+        // carry-less fold (1 KiB, 256-byte rounds, a 64-byte state).
+        let lengths = [0, 1, 7, 8, 9, 63, 64, 255, 256, 1023, 1024, 1025, 1279, 1280, 1281, 2047, 2048, 4095,
+                       12_287, 12_288, 12_289, 65_536 + 5, 200_000]
+        for n in lengths {
+            for offset in [0, 1, 3, 8, 33, 63] where offset + n <= data.count {
+                ragdb_kernels_set_level(0)
+                let reference = data.withUnsafeBytes { ragdb_crc32c(0x1234_5678, $0.baseAddress! + offset, n) }
+                for level in 1...max(1, best) {
+                    ragdb_kernels_set_level(level)
+                    let fast = data.withUnsafeBytes { ragdb_crc32c(0x1234_5678, $0.baseAddress! + offset, n) }
+                    #expect(fast == reference, "length \(n), offset \(offset), level \(level)")
+                }
+            }
             // Continuation: crc(A‖B) = crc(B, from crc(A)).
+            ragdb_kernels_set_level(best)
+            let whole = data.withUnsafeBytes { ragdb_crc32c(0, $0.baseAddress, n) }
             let a = n / 3
             let joined = data.withUnsafeBytes { p in ragdb_crc32c(ragdb_crc32c(0, p.baseAddress, a), p.baseAddress! + a, n - a) }
-            #expect(joined == fast, "continued at \(a) of \(n)")
+            #expect(joined == whole, "continued at \(a) of \(n)")
+        }
+    }
+
+    @Test("keeping the freed heap takes effect on glibc, and a large put and get still round-trip")
+    func retainFreedHeap() throws {
+        #if canImport(Glibc)
+        #expect(Environment.retainFreedHeap())
+        #endif
+        try withKVStore { store, _ in
+            // 3 layers × K,V × 512 tokens × 32 heads × 64 × f16 = 12 MiB, in 1 MiB segments.
+            let p = try store.createProfile(smallProfile("big", layers: 3, heads: 32, dim: 64))
+            let tokens = 512
+            let bytes = randomBytes(p.cacheBytes(tokens: tokens), seed: 11)
+            for round in 0..<2 {
+                try store.put(profile: "big", chunk: 7, tokens: tokens, context: .init(), source: .bytes(bytes))
+                let got = try store.withCache(profile: "big", chunk: 7) { try $0.bytes() }
+                #expect(got == bytes, "round \(round)")
+            }
+            #expect(try store.check().isEmpty)
         }
     }
 

@@ -116,7 +116,8 @@ const ragdb_kernel_table *ragdb_kernels_for_level(int level);
 
 /// CRC-32C (Castagnoli; reflected polynomial 0x82F63B78, init and final XOR 0xFFFFFFFF) of
 /// n bytes, continuing from `crc` (0 to start). ragdb_crc32c(0, "123456789", 9) = 0xE3069283.
-/// Hardware crc32 in three interleaved lanes where SSE4.2 exists, slicing-by-8 otherwise.
+/// A carry-less fold (VPCLMULQDQ, 256 bytes a round) where AVX-512 has it and n ≥ 1 KiB; else
+/// hardware crc32 in three interleaved lanes where SSE4.2 exists; else slicing-by-8.
 uint32_t ragdb_crc32c(uint32_t crc, const void *data, size_t n);
 /// Byte-plane shuffle of `count` elements of `width` bytes: dst[b·count + i] = src[i·width + b]
 /// (all bytes 0 of the elements, then all bytes 1, …), which groups the slowly varying

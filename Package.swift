@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(
             name: "RAGDBVectorTests", dependencies: ["RAGDBVector", "CRAGDBKernels", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "RAGDBNgramTests", dependencies: ["RAGDBNgram", "RAGDBStorage", "RAGDBTestSupport"], swiftSettings: strict),
+            name: "RAGDBNgramTests", dependencies: ["RAGDBNgram", "RAGDBStorage", "CRAGDBKernels", "RAGDBTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBKVCacheTests", dependencies: ["RAGDBKVCache", "RAGDBStorage", "CRAGDBKernels", "RAGDBTestSupport"],
             exclude: ["Fixtures"], swiftSettings: strict),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reads a ragdb database of format version 3, written from Format.md alone.
+"""Reads a ragdb database of format version 4, written from Format.md alone.
 
 Usage: format_reader.py DB_DIR   (pip install lmdb lz4 xxhash)
 Prints one JSON line per chunk, collections by name, chunks by id:
@@ -146,8 +146,8 @@ def main(path, kv=False):
         v = txn.get(b"format_version", db=meta)
         if v is None or len(v) != 4: raise Bad("no valid format version record")
         version = struct.unpack("<I", v)[0]
-        if version != 3: raise Bad(f"format version {version}; this reader reads version 3 only"
-                                   + (" (written by a newer ragdb)" if version > 3 else ""))
+        if version != 4: raise Bad(f"format version {version}; this reader reads version 4 only"
+                                   + (" (written by a newer ragdb)" if version > 4 else ""))
         for n in TABLES + ("kv_profiles", "kv_entries", "kv_segments", "kv_stats", "metadata_index", "metadata_stats"):
             if n not in names: raise Bad(f"lacks the table {n!r}")
         caches = read_kv(env, txn, names)
@@ -170,7 +170,7 @@ def main(path, kv=False):
             ids_seen.add(info["id"]); entries["collections"] += 1
             prefix = struct.pack(">I", info["id"])
             docs, sources, found, seen = {}, {}, [0, 0, 0, 0, 0], set()   # found: the five counters
-            in_chunk = {}                                # chunk id -> source length (flag bit 2)
+            in_chunk, texts = {}, {}                     # chunk id -> source length (flag bit 2); -> text
             for k, v in scan(txn, t["documents"], prefix):
                 doc = k[4:].decode("utf-8"); r = Reader(unframe(v, f"document {doc!r}"), f"document {doc!r}")
                 _fingerprint, source_len, flags = r.u("<Q"), r.u("<Q"), r.u("<B")
@@ -200,7 +200,7 @@ def main(path, kv=False):
                 ids = docs.get(doc, [])
                 if ordinal >= len(ids) or ids[ordinal] != chunk:
                     raise Bad(f"chunk {chunk}: document {doc!r} does not list it at ordinal {ordinal}")
-                found[1] += 1; found[2] += len(text.encode()); found[3] += len(v); seen.add(chunk)
+                found[1] += 1; found[2] += len(text.encode()); found[3] += len(v); seen.add(chunk); texts[chunk] = text
                 print(json.dumps({"collection": name, "chunk": chunk, "doc": doc, "ordinal": ordinal,
                                   "span": [start, end], "tokens": tokens, "text": text}))
             if found[1] != sum(len(ids) for ids in docs.values()): raise Bad(f"{name}: listed chunks missing")
@@ -243,17 +243,55 @@ def main(path, kv=False):
                     if txn.get(ck, db=t["vectors"]) is None: raise Bad(f"dense code of chunk {chunk} without a vector")
                     entries["dense_codes"] += 1
                 entries["dense_models"] += 1
+            dead = {struct.unpack(">Q", k[4:])[0] for k, _ in scan(txn, t["ngram_dead"], prefix)}
+            norm = (info["settings"].get("ngram_index") or {}).get("normalization")
             for k, v in scan(txn, t["ngram_segments"], prefix):  # Format.md §"ngram_segments"
                 r = Reader(unframe(v, "n-gram segment"), "n-gram segment")
-                layout, _, _, rate, n, c, sigma, levels = (r.u(f) for f in ("<B", "<B", "<H", "<I", "<Q", "<I", "<I", "<I"))
-                if layout != 1 or rate < 1 or not 3 <= sigma <= 258 or levels != (sigma - 1).bit_length():
+                layout, _, _, rate, n, c, sigma, bits = (r.u(f) for f in ("<B", "<B", "<H", "<I", "<Q", "<I", "<I", "<Q"))
+                if layout != 2 or rate < 1 or not 3 <= sigma <= 258 or c < 1 or bits < n:
                     raise Bad(f"n-gram segment of collection {name!r}: bad header")
-                r.take(sigma)
-                if struct.unpack("<Q", r.take(8 * (sigma + 1))[-8:])[0] != n: raise Bad("n-gram segment: C[sigma] != n")
-                r.take(16 * c)
-                lines = n // 448 + 1                                # bitvectors: 64-byte lines
-                r.take(8 * levels + (levels + 1) * 64 * lines)
-                r.take(4 * r.u("<I")); r.end()
+                byte_of = r.take(sigma)
+                C = struct.unpack(f"<{sigma + 1}Q", r.take(8 * (sigma + 1)))
+                if C[0] != 0 or C[sigma] != n: raise Bad("n-gram segment: C does not run from 0 to n")
+                ids = struct.unpack(f"<{c}Q", r.take(8 * c))
+                begin = struct.unpack(f"<{c}I", r.take(4 * c))
+                sep_rows = struct.unpack(f"<{c}I", r.take(4 * c))
+                nodes = [struct.unpack("<QQii", r.take(24)) for _ in range(sigma - 1)]
+                lines = r.take(64 * (bits // 448 + 1))         # the tree's bitvector: 64-byte lines
+                samples = struct.unpack(f"<{(n + rate - 1) // rate}I", r.take(4 * ((n + rate - 1) // rate))); r.end()
+
+                def rank1(i):                                   # ones among bits 0..i-1
+                    base, b = (i // 448) * 64, i % 448
+                    words = struct.unpack_from("<8Q", lines, base)
+                    ones = words[0] + sum(bin(w).count("1") for w in words[1:1 + b // 64])
+                    return ones + (bin(words[1 + b // 64] & ((1 << (b % 64)) - 1)).count("1") if b % 64 else 0)
+
+                def lf(row):                                    # C[s] + rank(s, row), s = BWT[row]
+                    node, i = 0, row
+                    while True:
+                        start, ones_before, left, right = nodes[node]
+                        at = start + i
+                        bit = (struct.unpack_from("<Q", lines, (at // 448) * 64 + 8 + (at % 448) // 64 * 8)[0] >> (at % 64)) & 1
+                        ones = rank1(at) - ones_before
+                        i, child = (ones, right) if bit else (i - ones, left)
+                        if child < 0: return C[-child - 1] + i, -child - 1
+                        node = child
+                for j, chunk in enumerate(ids):                 # each live chunk's text, by LF walks
+                    if chunk in dead: continue
+                    row, out = sep_rows[j + 1] if j + 1 < c else 0, bytearray()
+                    for _ in range((begin[j + 1] if j + 1 < c else n - 1) - begin[j] - 1):
+                        row, s = lf(row); out.append(byte_of[s])
+                    text = texts.get(chunk)
+                    if text is None: raise Bad(f"n-gram segment holds chunk {chunk}, which is neither live nor dead")
+                    want = " " + (text if norm != "lowercase" else "".join(
+                        ch.lower() if len(ch.lower().encode()) == len(ch.encode()) else ch for ch in text))
+                    if bytes(out) != want.encode(): raise Bad(f"n-gram segment: chunk {chunk}'s text does not read back")
+                for i in range(0, len(samples), max(1, len(samples) // 64)):  # samples agree with LF walks
+                    row, steps = i * rate, 0
+                    while True:
+                        row, _ = lf(row); steps += 1
+                        if row % rate == 0: break
+                    if (samples[row // rate] + steps) % n != samples[i]: raise Bad("n-gram segment: SA samples disagree with the BWT")
                 entries["ngram_segments"] += 1
             for table in ("ngram_dead", "ngram_pending"):       # Format.md §"ngram_dead", §"ngram_pending"
                 for k, v in scan(txn, t[table], prefix):

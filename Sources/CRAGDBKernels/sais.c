@@ -145,7 +145,7 @@ int ragdb_sais_i32(const int32_t *t, int32_t *sa, int32_t n, int32_t k) {
 
 int ragdb_fm_layout_u8(const uint8_t *r, int32_t n, int32_t k, int32_t rate,
                        const uint32_t *beginnings, int32_t chunks,
-                       uint8_t *bwt, uint64_t *marks, uint32_t *samples, uint32_t *sep_rows) {
+                       uint8_t *bwt, uint32_t *samples, uint32_t *sep_rows) {
     if (n <= 0 || r[n - 1] != 0 || k > 256 || rate < 1) return -1;
     // Work on copies in huge pages: the text is read at random by induced sorting.
     big_buffer tb = big_alloc((size_t)n), sab = big_alloc(sizeof(int32_t) * (size_t)n);
@@ -155,14 +155,10 @@ int ragdb_fm_layout_u8(const uint8_t *r, int32_t n, int32_t k, int32_t rate,
     memcpy(t, r, (size_t)n);
     int rc = sais_u8(t, sa, n, k);
     if (rc == 0) {
-        size_t m = 0;
         for (int32_t row = 0; row < n; row++) {
             int32_t pos = sa[row];
             bwt[row] = pos == 0 ? t[n - 1] : t[pos - 1];
-            if (pos % rate == 0) {
-                marks[row >> 6] |= 1ULL << (row & 63);
-                samples[m++] = (uint32_t)pos;
-            }
+            if (row % rate == 0) samples[row / rate] = (uint32_t)pos;
             if (t[pos] == 1) {
                 int32_t lo = 0, hi = chunks;       // the chunk whose SEP is at pos
                 while (lo < hi) {
@@ -176,38 +172,4 @@ int ragdb_fm_layout_u8(const uint8_t *r, int32_t n, int32_t k, int32_t rate,
     big_free(tb);
     big_free(sab);
     return rc;
-}
-
-// The wavelet levels for one symbol type; both exported builders expand it.
-#define WAVELET_BUILD(TYPE) \
-    size_t words = (size_t)((n + 63) / 64); \
-    big_buffer ab = big_alloc(sizeof(TYPE) * (size_t)(n ? n : 1)), bb = big_alloc(sizeof(TYPE) * (size_t)(n ? n : 1)); \
-    if (!ab.p || !bb.p) { big_free(ab); big_free(bb); return -1; } \
-    TYPE *cur = ab.p, *next = bb.p; \
-    memcpy(cur, symbols, sizeof(TYPE) * (size_t)n); \
-    for (int32_t l = 0; l < levels; l++) { \
-        int shift = levels - 1 - l; \
-        uint64_t *w = bits + (size_t)l * words; \
-        memset(w, 0, 8 * words); \
-        int64_t z = 0; \
-        for (int64_t i = 0; i < n; i++) if (!((cur[i] >> shift) & 1)) z++; \
-        int64_t zi = 0, oi = z; \
-        for (int64_t i = 0; i < n; i++) { \
-            TYPE s = cur[i]; \
-            if ((s >> shift) & 1) { w[i >> 6] |= 1ULL << (i & 63); next[oi++] = s; } \
-            else { next[zi++] = s; } \
-        } \
-        zeros[l] = (uint64_t)z; \
-        TYPE *t = cur; cur = next; next = t; \
-    } \
-    big_free(ab); \
-    big_free(bb); \
-    return 0;
-
-int ragdb_wavelet_build_u16(const uint16_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros) {
-    WAVELET_BUILD(uint16_t)
-}
-
-int ragdb_wavelet_build_u8(const uint8_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros) {
-    WAVELET_BUILD(uint8_t)
 }

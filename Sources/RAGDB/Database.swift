@@ -14,7 +14,7 @@ import Foundation
 /// snapshot. Closed when the last reference goes.
 public final class Database: Sendable {
     /// The on-disk format version this build reads and writes (Format.md).
-    public static let formatVersion: UInt32 = 3
+    public static let formatVersion: UInt32 = 4
     /// The version string recorded in new databases.
     public static let softwareVersion = "ragdb 0.1.0"
 
@@ -109,27 +109,35 @@ public final class Database: Sendable {
             guard let found = version, let version = found else {
                 throw RAGDBError(.notADatabase, "\(path) has no valid format version record")
             }
-            if (version == 1 || version == 2) && options.upgrade && !options.readOnly {
+            if (1...3).contains(version) && options.upgrade && !options.readOnly {
                 // Versions 2 and 3 only added tables (the dense and n-gram indexes, learned
-                // sparse vectors; the KV-cache store): create them and record the new
-                // version in one transaction.
-                let added = (version == 1 ? Self.tablesAddedInVersion2 : []) + Self.tablesAddedInVersion3
+                // sparse vectors; the KV-cache store); version 4 changed the n-gram segment
+                // layout. Create the missing tables, move every chunk of an n-gram index back to
+                // pending (its segments are rebuilt from there), and record the new version, in
+                // one transaction.
+                let added = (version == 1 ? Self.tablesAddedInVersion2 : []) + (version <= 2 ? Self.tablesAddedInVersion3 : [])
                 var existing: [String: Table] = [:]
-                for name in ChunkStore.tableNames + [Self.catalogTable] {
+                for name in ChunkStore.tableNames + [Self.catalogTable] + (version >= 2 ? NgramStore.tableNames : []) {
                     guard let t = try env.table(name, create: false) else { throw RAGDBError(.corrupt, "\(path) lacks the table \"\(name)\"") }
                     existing[name] = t
                 }
                 try env.createTables(added) { txn, created in
-                    // The metadata index of version 3 covers the chunks already stored.
-                    try Self.buildMetadataIndex(store: ChunkStore(tables: existing), catalog: existing[Self.catalogTable]!,
-                                                index: MetadataIndex(tables: created), txn)
+                    let store = ChunkStore(tables: existing)
+                    let catalog = existing[Self.catalogTable]!
+                    if version <= 2 {
+                        // The metadata index of version 3 covers the chunks already stored.
+                        try Self.buildMetadataIndex(store: store, catalog: catalog, index: MetadataIndex(tables: created), txn)
+                    }
+                    if version >= 2 {
+                        try Self.resetNgramSegments(store: store, catalog: catalog, ngram: NgramStore(tables: existing), txn)
+                    }
                     var w = ByteWriter(capacity: 4)
                     w.write(Self.formatVersion)
                     try txn.put(w.bytes, forKey: MetaKey.formatVersion, in: meta)
                 }
             } else if version != Self.formatVersion {
                 let hint = version > Self.formatVersion ? "it was written by a newer ragdb; upgrade ragdb to open it"
-                    : version == 1 || version == 2 ? "run `ragdb upgrade \(path)` to upgrade it in place" : "this format is not supported"
+                    : (1...3).contains(version) ? "run `ragdb upgrade \(path)` to upgrade it in place" : "this format is not supported"
                 throw RAGDBError(.unsupportedFormat, "\(path) has format version \(version); this ragdb reads version \(Self.formatVersion): \(hint)")
             }
             for name in Self.allTables {
@@ -319,6 +327,24 @@ public final class Database: Sendable {
                     if !m.isEmpty { try index.update(chunk: chunk.rawValue, metadata: m, add: true, collection: id, txn) }
                 }
             }
+        }
+    }
+
+    /// The 3 → 4 step of an upgrade: n-gram segments of layout 1 cannot be read any more, so
+    /// every collection with an n-gram index loses its segments and dead records and has each
+    /// live chunk recorded pending (exact for queries at once; segments are rebuilt from there).
+    static func resetNgramSegments(store: ChunkStore, catalog: Table, ngram: NgramStore, _ txn: borrowing WriteTransaction) throws {
+        var ids: [UInt32] = []
+        try txn.scan(catalog) { key, value in
+            let name = key.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            let info = try CollectionInfo.decode(value, name: name)
+            if info.settings.ngramIndex != nil { ids.append(info.id) }
+            return .next
+        }
+        for id in ids {
+            var live: [UInt64] = []
+            try store.scanChunks(of: CollectionID(rawValue: id), txn) { live.append($0.id.rawValue); return .next }
+            try ngram.replaceAll(with: nil, live: live.sorted(), collection: id, txn)
         }
     }
 

@@ -287,7 +287,11 @@ struct UpgradeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "upgrade",
         abstract: "Upgrade a database written by an older ragdb to this format version, in place, in one transaction.",
-        discussion: "Version 1 → 2 adds the empty dense-index tables. A database of the current version is left as it is.")
+        discussion: """
+            Versions 2 and 3 added tables; version 4 changed the n-gram segment layout, so the upgrade moves every chunk of an \
+            n-gram index back to pending and then rebuilds the segments (one transaction each; a kill leaves them pending, and \
+            running the command again finishes). A database of the current version is left as it is.
+            """)
 
     @Argument(help: "The database directory.")
     var database: String
@@ -296,7 +300,11 @@ struct UpgradeCommand: ParsableCommand {
         var options = Database.Options()
         options.create = false
         options.upgrade = true
-        _ = try Database.open(at: database, options: options)
+        let db = try Database.open(at: database, options: options)
+        for collection in try db.collections() where collection.settings.ngramIndex != nil {
+            let indexed = try collection.buildNgramSegment()
+            if indexed > 0 { Output.line("\(collection.name): n-gram index rebuilt over \(indexed) chunks") }
+        }
         Output.line("\(database): format version \(Database.formatVersion)")
     }
 }

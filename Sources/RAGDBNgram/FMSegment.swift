@@ -1,4 +1,4 @@
-public import RAGDBStorage
+import RAGDBStorage
 
 /// One static FM-index segment over the byte text of a set of chunks.
 ///
@@ -9,10 +9,10 @@ public import RAGDBStorage
 /// symbols of a pattern's row range are the bytes that *follow* it in the chunks (SEP: the
 /// chunk ends there). No pattern contains SEP, so no match spans two chunks.
 ///
-/// Structures: the BWT as a wavelet matrix with rank, the C array, suffix-array samples in
-/// text order every `rate` positions with a marking bitvector (so a locate walks fewer than
-/// `rate` LF steps), chunk beginnings and ids, and the row of each chunk's SEP (for the LF walk
-/// that masks a deleted chunk).
+/// Structures: the BWT as a Huffman-shaped wavelet tree with rank, the C array, suffix-array
+/// samples in SA order (every `rate`-th row, so no marking bitvector: a locate walks `rate` LF
+/// steps on average), chunk beginnings and ids, and the row of each chunk's SEP (for the LF
+/// walk that masks a deleted chunk).
 public struct FMSegment: Sendable, Equatable {
     /// Symbols in R (with SEPs and the terminator).
     public let length: Int
@@ -28,15 +28,45 @@ public struct FMSegment: Sendable, Equatable {
     let byteOfSymbol: [UInt8]
     /// C[s] = symbols of R smaller than s; `alphabet + 1` entries.
     let c: [Int]
-    let bwt: WaveletMatrix
-    /// Rows whose suffix starts at a multiple of `rate`.
-    let marks: RankedBits
-    /// SA value of each marked row, in row order.
+    let bwt: HuffmanWaveletTree
+    /// samples[i] = SA[i · rate]: the text position of every `rate`-th row.
     let samples: [UInt32]
-    /// Sampling rate in text positions.
+    /// Sampling rate in rows.
     public let rate: Int
     /// Rows of deleted chunks, sorted (suffixes that start inside them, their SEP included).
     public internal(set) var dead: [UInt32]
+    /// The row range of every two-symbol pattern, (lo << 32 | hi) at s₁·σ + s₂, so a backward
+    /// search starts two symbols in without a rank; empty for segments too small to repay
+    /// σ² entries (fewer than 64·σ² symbols). Derived at build and load, never stored.
+    let pairRanges: [UInt64]
+
+    init(length: Int, chunkIDs: [UInt64], beginnings: [UInt32], sepRows: [UInt32], symbolOfByte: [UInt16], byteOfSymbol: [UInt8],
+         c: [Int], bwt: HuffmanWaveletTree, samples: [UInt32], rate: Int, dead: [UInt32]) {
+        self.length = length
+        self.chunkIDs = chunkIDs
+        self.beginnings = beginnings
+        self.sepRows = sepRows
+        self.symbolOfByte = symbolOfByte
+        self.byteOfSymbol = byteOfSymbol
+        self.c = c
+        self.bwt = bwt
+        self.samples = samples
+        self.rate = rate
+        self.dead = dead
+        let sigma = byteOfSymbol.count
+        guard length >= 64 * sigma * sigma else { pairRanges = []; return }
+        // For each first symbol s₁ (rows C[s₁]..<C[s₁+1]), the ranks of every s₂ at both ends.
+        var table = [UInt64](repeating: 0, count: sigma * sigma)
+        var below = [Int](repeating: 0, count: sigma), upTo = [Int](repeating: 0, count: sigma)
+        for s1 in 2..<sigma {
+            bwt.ranks(at: c[s1], into: &below)
+            bwt.ranks(at: c[s1 + 1], into: &upTo)
+            for s2 in 0..<sigma {
+                table[s1 * sigma + s2] = UInt64(c[s2] + below[s2]) << 32 | UInt64(c[s2] + upTo[s2])
+            }
+        }
+        pairRanges = table
+    }
 
     /// Compact alphabet size (with terminator and SEP).
     var alphabet: Int { byteOfSymbol.count }
@@ -61,28 +91,27 @@ public struct FMSegment: Sendable, Equatable {
         }
         let alphabet = byteOfSymbol.count
         // The text in the narrowest integer type its alphabet allows (bytes almost always).
-        let beginnings: [UInt32], c: [Int], markWords: [UInt64], samples: [UInt32], sepRows: [UInt32]
-        let matrix: WaveletMatrix
+        let beginnings: [UInt32], c: [Int], samples: [UInt32], sepRows: [UInt32]
+        let tree: HuffmanWaveletTree
         let ids = chunks.map(\.id)
         if alphabet <= 256 {
             let l = Self.layoutBytes(consume chunks, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
-            (beginnings, c, markWords, samples, sepRows) = (l.beginnings, l.c, l.marks, l.samples, l.sepRows)
-            matrix = WaveletMatrix(l.bwt, alphabet: alphabet)
+            (beginnings, c, samples, sepRows) = (l.beginnings, l.c, l.samples, l.sepRows)
+            tree = HuffmanWaveletTree(l.bwt, counts: (0..<alphabet).map { c[$0 + 1] - c[$0] })
         } else {
             let l = Self.layout(consume chunks, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
-            (beginnings, c, markWords, samples, sepRows) = (l.beginnings, l.c, l.marks, l.samples, l.sepRows)
-            matrix = WaveletMatrix(l.bwt, alphabet: alphabet)
+            (beginnings, c, samples, sepRows) = (l.beginnings, l.c, l.samples, l.sepRows)
+            tree = HuffmanWaveletTree(l.bwt, counts: (0..<alphabet).map { c[$0 + 1] - c[$0] })
         }
         return FMSegment(length: total, chunkIDs: ids, beginnings: beginnings, sepRows: sepRows,
                          symbolOfByte: symbolOfByte, byteOfSymbol: byteOfSymbol, c: c,
-                         bwt: matrix, marks: RankedBits(words: markWords, count: total),
-                         samples: samples, rate: rate, dead: [])
+                         bwt: tree, samples: samples, rate: rate, dead: [])
     }
 
     /// The byte-alphabet layout (σ ≤ 256): R as bytes and the C layout pass (BWT as bytes).
     private static func layoutBytes(
         _ chunks: consuming [(id: UInt64, bytes: [UInt8])], _ symbolOfByte: [UInt16], total: Int, alphabet: Int, rate: Int
-    ) -> (beginnings: [UInt32], c: [Int], bwt: [UInt8], marks: [UInt64], samples: [UInt32], sepRows: [UInt32]) {
+    ) -> (beginnings: [UInt32], c: [Int], bwt: [UInt8], samples: [UInt32], sepRows: [UInt32]) {
         var r = [UInt8](repeating: 0, count: total)
         var beginnings: [UInt32] = []
         beginnings.reserveCapacity(chunks.count)
@@ -99,14 +128,14 @@ public struct FMSegment: Sendable, Equatable {
         for s in r { c[Int(s) + 1] += 1 }
         for i in 0..<alphabet { c[i + 1] += c[i] }
         let l = SuffixArray.layout(bytes: r, alphabet: alphabet, rate: rate, beginnings: beginnings)
-        return (beginnings, c, l.bwt, l.marks, l.samples, l.sepRows)
+        return (beginnings, c, l.bwt, l.samples, l.sepRows)
     }
 
     /// The general layout (σ > 256, symbols above 255 occur): R, its suffix array, and from
     /// them the BWT, C, the text-order samples and the SEP rows, freed on return.
     private static func layout(
         _ chunks: [(id: UInt64, bytes: [UInt8])], _ symbolOfByte: [UInt16], total: Int, alphabet: Int, rate: Int
-    ) -> (beginnings: [UInt32], c: [Int], bwt: [UInt16], marks: [UInt64], samples: [UInt32], sepRows: [UInt32]) {
+    ) -> (beginnings: [UInt32], c: [Int], bwt: [UInt16], samples: [UInt32], sepRows: [UInt32]) {
         var r = [Int32](repeating: 0, count: total)
         var beginnings: [UInt32] = []
         beginnings.reserveCapacity(chunks.count)
@@ -123,22 +152,18 @@ public struct FMSegment: Sendable, Equatable {
         for i in 0..<alphabet { c[i + 1] += c[i] }
         let sa = SuffixArray.build(r, alphabet: alphabet)
         var bwt = [UInt16](repeating: 0, count: total)
-        var markWords = [UInt64](repeating: 0, count: (total + 63) / 64)
         var samples: [UInt32] = []
         samples.reserveCapacity(total / rate + 1)
         var sepRows = [UInt32](repeating: 0, count: chunks.count)
         for (row, s) in sa.enumerated() {
             let pos = Int(s)
             bwt[row] = UInt16(pos == 0 ? r[total - 1] : r[pos - 1])
-            if pos % rate == 0 {
-                markWords[row >> 6] |= 1 << UInt64(row & 63)
-                samples.append(UInt32(pos))
-            }
+            if row % rate == 0 { samples.append(UInt32(pos)) }
             if r[pos] == 1, let j = Self.chunkIndex(ofPosition: pos, beginnings) {
                 sepRows[j] = UInt32(row)
             }
         }
-        return (beginnings, c, bwt, markWords, samples, sepRows)
+        return (beginnings, c, bwt, samples, sepRows)
     }
 
     /// The chunk index whose region holds R position `pos`.
@@ -161,17 +186,25 @@ public struct FMSegment: Sendable, Equatable {
 
     /// The row range of the suffixes of R that start with reverse(`pattern`), or nil.
     ///
-    /// - Complexity: two ranks per pattern byte and wavelet level.
+    /// - Complexity: two ranks per pattern byte and level of its Huffman code (about 4.6 for
+    ///   English text).
     public func range(of pattern: [UInt8]) -> Range<Int>? {
-        var lo = 0, hi = length
-        for b in pattern {
-            let s = Int(symbolOfByte[Int(b)])
+        if pattern.isEmpty { return 0..<length }
+        var symbols = [UInt16](repeating: 0, count: pattern.count)
+        for (k, b) in pattern.enumerated() {
+            let s = symbolOfByte[Int(b)]
             guard s >= 2 else { return nil }
-            lo = c[s] + bwt.rank(s, lo)
-            hi = c[s] + bwt.rank(s, hi)
-            if lo >= hi { return nil }
+            symbols[k] = s
         }
-        return lo..<hi
+        if pattern.count >= 2 && !pairRanges.isEmpty {
+            let pair = pairRanges[Int(symbols[0]) * alphabet + Int(symbols[1])]
+            let lo = Int(pair >> 32), hi = Int(pair & 0xFFFF_FFFF)
+            guard lo < hi else { return nil }
+            return bwt.backwardSearch(Array(symbols[2...]), from: lo..<hi, c: c)
+        }
+        // The first symbol's range is C's; no rank needed.
+        let first = Int(symbols[0])
+        return bwt.backwardSearch(Array(symbols[1...]), from: c[first]..<c[first + 1], c: c)
     }
 
     /// Dead rows in `range`.
@@ -192,22 +225,12 @@ public struct FMSegment: Sendable, Equatable {
 
     /// The row of the R position preceding the suffix of `row` (one LF step).
     @inline(__always)
-    func lf(_ row: Int) -> (row: Int, symbol: Int) {
-        let s = bwt.access(row)
-        return (c[s] + bwt.rank(s, row), s)
-    }
+    func lf(_ row: Int) -> (row: Int, symbol: Int) { bwt.lf(row, c: c) }
 
-    /// The R position where the suffix of `row` starts.
+    /// The R positions where the suffixes of `rows` start.
     ///
-    /// - Complexity: fewer than `rate` LF steps.
-    func position(ofRow row: Int) -> Int {
-        var row = row, steps = 0
-        while !marks[row] {
-            row = lf(row).row
-            steps += 1
-        }
-        return Int(samples[marks.rank1(row)]) + steps
-    }
+    /// - Complexity: `rate` LF steps per row on average, eight walks interleaved.
+    func positions(ofRows rows: [Int64]) -> [Int64] { bwt.locate(rows: rows, c: c, rate: rate, samples: samples) }
 
     /// A located occurrence: the chunk (its index in the segment) and the byte offset of the
     /// pattern in its normalised text.
@@ -225,19 +248,28 @@ public struct FMSegment: Sendable, Equatable {
 
     /// Up to `limit` live occurrences of `pattern`, in row order.
     ///
-    /// - Complexity: per occurrence, fewer than `rate` LF steps.
+    /// - Complexity: per occurrence, `rate` LF steps on average.
     public func locate(_ pattern: [UInt8], limit: Int) -> [Occurrence] {
         guard !pattern.isEmpty, let r = range(of: pattern) else { return [] }
-        var out: [Occurrence] = []
+        var rows: [Int64] = []
+        rows.reserveCapacity(min(r.count, limit))
         var d = lowerBound(dead, UInt32(r.lowerBound))
         for row in r {
-            if out.count >= limit { break }
+            if rows.count >= limit { break }
             while d < dead.count && Int(dead[d]) < row { d += 1 }
             if d < dead.count && Int(dead[d]) == row { continue }
-            let p = position(ofRow: row)
-            guard let j = Self.chunkIndex(ofPosition: p, beginnings) else { continue }
+            rows.append(Int64(row))
+        }
+        var out: [Occurrence] = []
+        out.reserveCapacity(rows.count)
+        for position in positions(ofRows: rows) {
+            let p = Int(position)
+            guard p >= 0, let j = Self.chunkIndex(ofPosition: p, beginnings) else { continue }
             let len = textLength(ofChunkAt: j)
-            out.append(Occurrence(chunkIndex: j, offset: len - pattern.count - (p - Int(beginnings[j]) - 1)))
+            let offset = len - pattern.count - (p - Int(beginnings[j]) - 1)
+            // Always true in a sound segment; a damaged one never yields an offset outside the text.
+            guard offset >= 0, offset + pattern.count <= len else { continue }
+            out.append(Occurrence(chunkIndex: j, offset: offset))
         }
         return out
     }

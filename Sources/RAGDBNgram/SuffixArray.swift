@@ -22,32 +22,27 @@ enum SuffixArray {
     }
 
     /// The FM-index layout of byte text `r` in one C pass: SA-IS in huge pages (freed before
-    /// returning), then the BWT, the text-order marks and samples every `rate` positions, and
-    /// the row of each chunk's SEP (at `beginnings`).
-    static func layout(bytes r: [UInt8], alphabet: Int, rate: Int, beginnings: [UInt32]) -> (bwt: [UInt8], marks: [UInt64], samples: [UInt32], sepRows: [UInt32]) {
+    /// returning), then the BWT, the SA-order samples (SA of every `rate`-th row), and the row
+    /// of each chunk's SEP (at `beginnings`).
+    static func layout(bytes r: [UInt8], alphabet: Int, rate: Int, beginnings: [UInt32]) -> (bwt: [UInt8], samples: [UInt32], sepRows: [UInt32]) {
         let n = r.count
         precondition(r.last == 0 && n < Int(Int32.max) && alphabet <= 256)
         var bwt = [UInt8](repeating: 0, count: n)
-        var marks = [UInt64](repeating: 0, count: (n + 63) / 64)
-        var samples = [UInt32](repeating: 0, count: n / rate + 1)
+        var samples = [UInt32](repeating: 0, count: (n + rate - 1) / rate)
         var sepRows = [UInt32](repeating: 0, count: beginnings.count)
         let rc = r.withUnsafeBufferPointer { rp in
             beginnings.withUnsafeBufferPointer { bp in
                 bwt.withUnsafeMutableBufferPointer { wp in
-                    marks.withUnsafeMutableBufferPointer { mp in
-                        samples.withUnsafeMutableBufferPointer { sp in
-                            sepRows.withUnsafeMutableBufferPointer { qp in
-                                ragdb_fm_layout_u8(rp.baseAddress, Int32(n), Int32(alphabet), Int32(rate), bp.baseAddress, Int32(bp.count),
-                                                   wp.baseAddress, mp.baseAddress, sp.baseAddress, qp.baseAddress)
-                            }
+                    samples.withUnsafeMutableBufferPointer { sp in
+                        sepRows.withUnsafeMutableBufferPointer { qp in
+                            ragdb_fm_layout_u8(rp.baseAddress, Int32(n), Int32(alphabet), Int32(rate), bp.baseAddress, Int32(bp.count),
+                                               wp.baseAddress, sp.baseAddress, qp.baseAddress)
                         }
                     }
                 }
             }
         }
         precondition(rc == 0, "suffix array construction ran out of memory")
-        // Samples: one per multiple of `rate` in 0..<n.
-        samples.removeLast(samples.count - ((n - 1) / rate + 1))
-        return (bwt, marks, samples, sepRows)
+        return (bwt, samples, sepRows)
     }
 }

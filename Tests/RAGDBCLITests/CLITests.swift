@@ -241,12 +241,47 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
             let key = Data("format_version".utf8)
             let r = try #require(file.range(of: key))
-            #expect(file[r.upperBound] == 3)
+            #expect(file[r.upperBound] == 4)
             file[r.upperBound] = 7
             try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
             let out = try runRAGDB(["stats", path])
             #expect(out.status == 66)
             #expect(out.stderr.contains("format version 7"), "\(out.stderr)")
+        }
+    }
+
+    @Test("a version-3 database with n-gram segments upgrades: segments are rebuilt in the new layout and answer as before")
+    func upgradeFromVersion3() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/db"
+            let lines = (0..<30).map { "{\"id\": \"d\($0)\", \"text\": \"Document \($0) says the cat sat on mat \($0 % 7).\"}" }
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            #expect(try runRAGDB(["import", path, "--collection", "c", "--chunker", "none", "--ngram-index", "lowercase", dir + "/in.jsonl"]).status == 0)
+            // A second import replaces documents: the first segment has dead chunks.
+            try Data((lines.prefix(4).map { $0.replacingOccurrences(of: "cat", with: "dog") }.joined(separator: "\n") + "\n").utf8)
+                .write(to: URL(fileURLWithPath: dir + "/in2.jsonl"))
+            #expect(try runRAGDB(["import", path, "--collection", "c", "--chunker", "none", dir + "/in2.jsonl"]).status == 0)
+            let patterns = [" the cat", "mat 3", "dog", " document 1"]
+            func counts() throws -> [String] {
+                try patterns.map { try runRAGDB(["ngram", "count", path, "--collection", "c", $0, "--json"]).stdout }
+            }
+            let before = try counts()
+            // Every copy of the record (LMDB keeps older pages around) becomes version 3.
+            var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+            var from = file.startIndex
+            while let r = file.range(of: Data("format_version".utf8), in: from..<file.endIndex) {
+                if file[r.upperBound..<r.upperBound + 4] == Data([4, 0, 0, 0]) { file[r.upperBound] = 3 }
+                from = r.upperBound
+            }
+            try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
+            let refused = try runRAGDB(["ngram", "count", path, "--collection", "c", "cat"])
+            #expect(refused.status == 66 && refused.stderr.contains("ragdb upgrade"), "\(refused.stderr)")
+            let upgraded = try runRAGDB(["upgrade", path])
+            #expect(upgraded.status == 0 && upgraded.stdout.contains("n-gram index rebuilt over 30 chunks"), "\(upgraded.stdout)\(upgraded.stderr)")
+            #expect(try counts() == before)
+            #expect(try runRAGDB(["check", path]).status == 0)
+            let stats = try runRAGDB(["stats", path, "--json"]).stdout
+            #expect(stats.contains("\"format_version\":4") || stats.contains("\"format_version\" : 4"), "\(stats)")
         }
     }
 

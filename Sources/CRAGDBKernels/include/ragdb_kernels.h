@@ -65,20 +65,52 @@ uint64_t ragdb_rank1_lines(const uint64_t *lines, uint64_t i);
 int ragdb_sais_i32(const int32_t *t, int32_t *sa, int32_t n, int32_t k);
 
 /// The FM-index layout of a byte text r[0..n) (symbols < k ≤ 256, r[n-1] = 0 unique): its
-/// suffix array by SA-IS (in huge pages, freed on return), and from it bwt[row], the marks
-/// bitvector (rows whose SA value is a multiple of rate; zeroed by the caller, ⌈n/64⌉ words),
-/// samples (the SA values of marked rows, in row order; room for ⌈n/rate⌉ + 1), and
-/// sep_rows[j], the row of the symbol 1 at position beginnings[j]. Returns 0 or -1.
+/// suffix array by SA-IS (in huge pages, freed on return), and from it bwt[row], the SA-order
+/// samples (samples[row / rate] = SA[row] for every row that is a multiple of rate; room for
+/// ⌈n/rate⌉), and sep_rows[j], the row of the symbol 1 at position beginnings[j]. Returns 0 or -1.
 int ragdb_fm_layout_u8(const uint8_t *r, int32_t n, int32_t k, int32_t rate,
                        const uint32_t *beginnings, int32_t chunks,
-                       uint8_t *bwt, uint64_t *marks, uint32_t *samples, uint32_t *sep_rows);
+                       uint8_t *bwt, uint32_t *samples, uint32_t *sep_rows);
 
-/// The bit levels of a wavelet matrix over n symbols of `levels` bits: level l (most
-/// significant bit first) in bits[l·⌈n/64⌉ …], symbols stably partitioned by each level's bit
-/// (zeros first) for the next; zeros[l] counts level l's 0 bits. Returns 0 or -1.
-int ragdb_wavelet_build_u16(const uint16_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros);
-/// The same for byte symbols (alphabets of at most 256): half the memory.
-int ragdb_wavelet_build_u8(const uint8_t *symbols, int64_t n, int32_t levels, uint64_t *bits, uint64_t *zeros);
+/// Deepest code a Huffman-shaped wavelet tree may have (n < 2^32 symbols keeps Huffman codes
+/// below 47 bits).
+#define RAGDB_HWT_MAX_DEPTH 64
+
+/// One internal node of a Huffman-shaped wavelet tree (Format.md 5.13): its bits are
+/// [start, start + length) of the tree's bitvector, `ones_before` = rank1(start), and each
+/// child is an internal node index (≥ 0) or a leaf −(symbol + 1). Node 0 is the root.
+typedef struct {
+    uint64_t start;
+    uint64_t ones_before;
+    int32_t child[2];
+} ragdb_hwt_node;
+
+/// Fills the tree's bits (plain words, bit j in word j/64, zeroed by the caller) for n symbols:
+/// symbol s has code `codes[s]` of `code_len[s]` bits (first bit most significant) and passes
+/// the internal nodes paths[s·RAGDB_HWT_MAX_DEPTH + d]; node k's bits start at node_start[k].
+/// Returns 0, or -1 when memory runs out. O(n · mean code length).
+int ragdb_hwt_build_u8(const uint8_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
+                       const int32_t *paths, const uint64_t *node_start, int32_t nodes, uint64_t *words);
+/// The same for 16-bit symbols.
+int ragdb_hwt_build_u16(const uint16_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
+                        const int32_t *paths, const uint64_t *node_start, int32_t nodes, uint64_t *words);
+/// Occurrences of the symbol with `code` (`len` bits) among the first i symbols. One rank per
+/// code bit. `lines` is the tree's bitvector in the line layout of ragdb_rank1_lines.
+int64_t ragdb_hwt_rank(const uint64_t *lines, const ragdb_hwt_node *nodes, uint64_t code, int32_t len, int64_t i);
+/// One LF step of an FM-index whose BWT is the tree: C[s] + rank(s, row) with s = BWT[row]
+/// (stored in *symbol when not NULL). One rank per level of s's code.
+int64_t ragdb_hwt_lf(const uint64_t *lines, const ragdb_hwt_node *nodes, const int64_t *c, int64_t row, int32_t *symbol);
+/// Backward search: narrows the row range [*lo, *hi) by pattern[0], pattern[1], … (compact
+/// symbols, each with a code). Returns 1 when the final range is not empty (and leaves it in
+/// *lo, *hi), else 0. Two ranks per code bit per pattern symbol.
+int ragdb_fm_backward(const uint64_t *lines, const ragdb_hwt_node *nodes, const uint64_t *codes, const uint8_t *code_len,
+                      const int64_t *c, const uint16_t *pattern, size_t m, int64_t *lo, int64_t *hi);
+/// positions[j] = SA[rows[j]] for `count` rows of a text of n symbols, from SA samples kept at every row that is a
+/// multiple of `rate` (samples[r / rate] = SA[r]): LF walks to the nearest sampled row, eight
+/// at a time with their rank lines prefetched. Expected `rate` LF steps per row; a walk longer
+/// than n steps (possible only in a damaged index) answers -1.
+void ragdb_fm_locate(const uint64_t *lines, const ragdb_hwt_node *nodes, const int64_t *c, int64_t n, int64_t rate,
+                     const uint32_t *samples, const int64_t *rows, size_t count, int64_t *positions);
 
 /// Whether the integer u8 × s8 kernel runs on AVX-512 VNNI here (else it runs scalar and
 /// callers should prefer ragdb_u8_dot_many).

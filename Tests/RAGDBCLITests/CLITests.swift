@@ -41,7 +41,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             r = try runRAGDB(["stats", db, "--json"])
             #expect(r.status == 0)
             let stats = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-            #expect(stats["format_version"] as? Int == 3)
+            #expect(stats["format_version"] as? Int == 4)
             let colls = try #require(stats["collections"] as? [[String: Any]])
             #expect(colls.count == 1 && colls[0]["name"] as? String == "docs" && colls[0]["documents"] as? Int == 50 && colls[0]["chunks"] as? Int == 50)
             let tables = try #require(stats["tables"] as? [[String: Any]]).compactMap { $0["name"] as? String }

@@ -8,7 +8,7 @@ Exits non-zero with a message on the first validation failure (version, header, 
 record layout, cross-reference, counters, vector sizes, KV-cache segments).
 With --kv, prints instead one JSON line per KV cache: {"profile", "chunk", "variant",
 "tokens", "prefix", "sha256"} (sha256 of the tensor bytes in the layout of 5.17)."""
-import hashlib, json, math, struct, sys
+import hashlib, json, math, struct, sys, unicodedata
 import lmdb, lz4.block, xxhash
 
 TABLES = ("meta", "collections", "documents", "chunks", "sources", "collection_counters")
@@ -283,8 +283,12 @@ def main(path, kv=False):
                         row, s = lf(row); out.append(byte_of[s])
                     text = texts.get(chunk)
                     if text is None: raise Bad(f"n-gram segment holds chunk {chunk}, which is neither live nor dead")
-                    want = " " + (text if norm != "lowercase" else "".join(
-                        ch.lower() if len(ch.lower().encode()) == len(ch.encode()) else ch for ch in text))
+                    if norm == "lowercase":                     # Format.md §"ngram_segments": normalised text
+                        text = "".join(ch.lower() if len(ch.lower().encode()) == len(ch.encode()) else ch for ch in text)
+                    elif norm == "fold":
+                        text = "".join(ch.lower() if ch.isascii() else "".join(
+                            d.lower() for d in unicodedata.normalize("NFD", ch) if unicodedata.category(d) != "Mn") for ch in text)
+                    want = " " + text
                     if bytes(out) != want.encode(): raise Bad(f"n-gram segment: chunk {chunk}'s text does not read back")
                 for i in range(0, len(samples), max(1, len(samples) // 64)):  # samples agree with LF walks
                     row, steps = i * rate, 0

@@ -1,4 +1,5 @@
 public import RAGDBText
+import Foundation
 /// A named vector space of a collection: one embedding model's vectors.
 public struct VectorSpace: Codable, Sendable, Hashable {
     /// Similarity measure.
@@ -120,32 +121,81 @@ public struct SparseSpace: Codable, Sendable, Hashable {
 
 /// The n-gram (FM-index) index of a collection's chunk text.
 public struct NgramSettings: Codable, Sendable, Hashable {
-    /// How chunk text (and every pattern) is normalised before indexing: `"none"` (bytes as
-    /// they are) or `"lowercase"` (Unicode lowercase where it keeps the UTF-8 length, so byte
-    /// offsets stay exact).
+    /// How chunk text (and every pattern) is normalised before indexing:
+    /// - `"none"`: bytes as they are;
+    /// - `"lowercase"`: Unicode lowercase where it keeps the UTF-8 length (byte offsets stay
+    ///   those of the source);
+    /// - `"fold"`: case and diacritics folded: every scalar is replaced by the lowercase
+    ///   mappings of the scalars of its canonical decomposition (NFD) that are not nonspacing
+    ///   marks, so "Crème Brûlée" is indexed as "creme brulee". Lengths change; located
+    ///   offsets are mapped back to the source text.
     public var normalization = "lowercase"
+
+    /// The normalisations ragdb knows.
+    public static let normalizations = ["none", "lowercase", "fold"]
 
     /// Lowercase normalisation.
     public init(normalization: String = "lowercase") { self.normalization = normalization }
 
     /// The bytes the index holds for `text`: one space (so that every word, the first
-    /// included, starts after a space), then the text, lowercased if configured.
+    /// included, starts after a space), then the text, normalised as configured.
     ///
     /// - Complexity: one pass; ASCII is folded without Unicode tables.
     public func normalize(_ text: String) -> [UInt8] {
         var out: [UInt8] = [0x20]
         out.reserveCapacity(text.utf8.count + 1)
-        guard normalization == "lowercase" else { out += text.utf8; return out }
-        for scalar in text.unicodeScalars {
-            if scalar.isASCII {
-                let b = UInt8(scalar.value)
-                out.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
-                continue
-            }
-            let lower = scalar.properties.lowercaseMapping
-            if lower.utf8.count == String(scalar).utf8.count { out += lower.utf8 } else { out += String(scalar).utf8 }
-        }
+        guard normalization != "none" else { out += text.utf8; return out }
+        for scalar in text.unicodeScalars { append(scalar, to: &out) }
         return out
+    }
+
+    /// Appends the normalised bytes of one scalar.
+    @inline(__always)
+    private func append(_ scalar: Unicode.Scalar, to out: inout [UInt8]) {
+        if scalar.isASCII {
+            let b = UInt8(scalar.value)
+            out.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
+            return
+        }
+        if normalization == "fold" {
+            for part in String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars
+            where part.properties.generalCategory != .nonspacingMark {
+                out += part.properties.lowercaseMapping.utf8
+            }
+            return
+        }
+        let lower = scalar.properties.lowercaseMapping
+        if lower.utf8.count == String(scalar).utf8.count { out += lower.utf8 } else { out += String(scalar).utf8 }
+    }
+
+    /// Where each normalised byte of a chunk came from in its source text.
+    public struct OffsetMap: Sendable {
+        /// Source byte range of the scalar that produced normalised byte i (the leading space:
+        /// 0..<0).
+        var starts: [Int32], ends: [Int32]
+
+        /// The source byte range covered by normalised bytes `offset ..< offset + length`.
+        public func sourceRange(offset: Int, length: Int) -> Range<Int> {
+            guard length > 0, offset + length <= starts.count else { return 0..<0 }
+            return Int(starts[offset])..<Int(ends[offset + length - 1])
+        }
+    }
+
+    /// The normalised bytes of `text` (as `normalize`) with the source range of each.
+    ///
+    /// - Complexity: one pass over the text.
+    public func offsetMap(_ text: String) -> OffsetMap {
+        var starts: [Int32] = [0], ends: [Int32] = [0]
+        var bytes: [UInt8] = []
+        var at: Int32 = 0
+        for scalar in text.unicodeScalars {
+            let width = Int32(String(scalar).utf8.count)
+            bytes.removeAll(keepingCapacity: true)
+            if normalization == "none" { bytes += String(scalar).utf8 } else { append(scalar, to: &bytes) }
+            for _ in bytes { starts.append(at); ends.append(at + width) }
+            at += width
+        }
+        return OffsetMap(starts: starts, ends: ends)
     }
 }
 
@@ -227,8 +277,8 @@ public struct CollectionSettings: Codable, Sendable, Hashable {
             }
         }
         guard sparseSpaces.count <= 254 else { throw RAGDBError(.invalidInput, "at most 254 sparse spaces", field: "sparse_spaces") }
-        if let n = ngramIndex, !["none", "lowercase"].contains(n.normalization) {
-            throw RAGDBError(.invalidInput, "unknown n-gram normalization \"\(n.normalization)\" (none or lowercase)", field: "ngram_index.normalization")
+        if let n = ngramIndex, !NgramSettings.normalizations.contains(n.normalization) {
+            throw RAGDBError(.invalidInput, "unknown n-gram normalization \"\(n.normalization)\" (none, lowercase or fold)", field: "ngram_index.normalization")
         }
         if let w = titleWeight {
             guard w.isFinite, w >= 0 else { throw RAGDBError(.invalidInput, "the title weight must be finite and ≥ 0", field: "title_weight") }

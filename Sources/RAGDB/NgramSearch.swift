@@ -61,12 +61,17 @@ public final class NgramIndex: Sendable {
     let segments: [FMSegment]
     let pending: [(id: UInt64, bytes: [UInt8])]
     let directory: ChunkDirectory
+    /// A chunk's source text, for mapping offsets back when normalisation changes lengths
+    /// (`fold`); nil otherwise.
+    let sourceText: (@Sendable (UInt64) -> String?)?
 
-    init(settings: NgramSettings, segments: [FMSegment], pending: [(id: UInt64, bytes: [UInt8])], directory: ChunkDirectory) {
+    init(settings: NgramSettings, segments: [FMSegment], pending: [(id: UInt64, bytes: [UInt8])], directory: ChunkDirectory,
+         sourceText: (@Sendable (UInt64) -> String?)? = nil) {
         self.settings = settings
         self.segments = segments
         self.pending = pending
         self.directory = directory
+        self.sourceText = sourceText
     }
 
     /// Segments.
@@ -106,10 +111,25 @@ public final class NgramIndex: Sendable {
 
     /// Up to `limit` occurrences of `pattern` (normalised bytes), segment by segment.
     ///
-    /// - Complexity: fewer than 32 LF steps per occurrence.
+    /// - Complexity: 32 LF steps per occurrence on average; with `fold` normalisation, one
+    ///   chunk read and normalisation per located chunk to map offsets to the source.
     public func locate(bytes pattern: [UInt8], limit: Int) -> [NgramOccurrence] {
         var out: [NgramOccurrence] = []
+        var maps: [UInt64: NgramSettings.OffsetMap] = [:]
         func add(_ chunk: UInt64, _ normalizedOffset: Int) {
+            if let sourceText {
+                // Lengths changed: map the normalised range through the chunk's offset map.
+                let map: NgramSettings.OffsetMap?
+                if let m = maps[chunk] { map = m } else {
+                    map = sourceText(chunk).map { settings.offsetMap($0) }
+                    maps[chunk] = map
+                }
+                if let map {
+                    let r = map.sourceRange(offset: normalizedOffset, length: pattern.count)
+                    out.append(NgramOccurrence(chunk: chunk, offset: r.lowerBound, length: r.count))
+                    return
+                }
+            }
             // Normalised text = " " + chunk text: offset 0 is the added space.
             let start = max(0, normalizedOffset - 1)
             out.append(NgramOccurrence(chunk: chunk, offset: start, length: pattern.count - (normalizedOffset == 0 ? 1 : 0)))
@@ -160,6 +180,17 @@ extension Collection {
         return n
     }
 
+    /// With `fold` normalisation, a chunk's source text by id (located offsets are mapped back
+    /// to it); nil for normalisations that keep byte offsets.
+    var sourceTextLookup: (@Sendable (UInt64) -> String?)? {
+        guard settings.ngramIndex?.normalization == "fold" else { return nil }
+        let collection = self
+        return { id in
+            guard let chunk = try? collection.chunk(ChunkID(rawValue: id)) else { return nil }
+            return chunk.text
+        }
+    }
+
     /// Loads the n-gram index into memory.
     ///
     /// - Complexity: decodes every segment, masks dead chunks (an LF walk each), and reads and
@@ -178,7 +209,8 @@ extension Collection {
                     }
                     pending.append((c, settings.normalize(chunk.text)))
                 }
-                return NgramIndex(settings: settings, segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn))
+                return NgramIndex(settings: settings, segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn),
+                                  sourceText: sourceTextLookup)
             }
         }
     }

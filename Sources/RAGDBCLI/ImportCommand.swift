@@ -101,7 +101,7 @@ struct ImportCommand: ParsableCommand {
     @Flag(name: .long, help: "Create the collection without a BM25 text index (faster imports; no 'ragdb search').")
     var noTextIndex = false
 
-    @Option(name: .long, help: "Create the collection with an n-gram FM-index of chunk text, normalised with none or lowercase ('ragdb ngram'); the import ends by indexing what it wrote.")
+    @Option(name: .long, help: "Create the collection with an n-gram FM-index of chunk text, normalised with none, lowercase (case, where UTF-8 lengths agree) or fold (case and diacritics) ('ragdb ngram'); the import ends by indexing what it wrote.")
     var ngramIndex: String?
 
     @Option(name: .long, help: "full (every batch flushed, the default), meta (the meta page is not flushed: a crash may lose the last batch, never corrupts) or none (one sync at the end; a killed process loses nothing, an OS crash during the import may: rerun it).")
@@ -130,7 +130,7 @@ struct ImportCommand: ParsableCommand {
         guard !paths.isEmpty else { throw ValidationError("give at least one input path, or - for standard input") }
         if let s = chunkSize, s < 1 { throw ValidationError("--chunk-size must be at least 1") }
         if let o = chunkOverlap, o < 0 || o >= (chunkSize ?? 128) { throw ValidationError("--chunk-overlap must be at least 0 and below the chunk size") }
-        if let n = ngramIndex, !["none", "lowercase"].contains(n) { throw ValidationError("--ngram-index must be none or lowercase, not '\(n)'") }
+        if let n = ngramIndex, !NgramSettings.normalizations.contains(n) { throw ValidationError("--ngram-index must be none, lowercase or fold, not '\(n)'") }
     }
 
     func run() throws {

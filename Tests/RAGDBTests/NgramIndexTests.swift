@@ -113,4 +113,52 @@ import Testing
             #expect(reversed.map(\.chunk) == hits.map(\.chunk))
         }
     }
+
+    @Test("fold normalisation: case and diacritics folded, counts equal a naive scan, offsets point at the source text")
+    func foldNormalization() throws {
+        let fold = NgramSettings(normalization: "fold")
+        #expect(fold.normalize("Crème Brûlée, NAÏVE İstanbul straße") == Array(" creme brulee, naive istanbul straße".utf8))
+        try withTemporaryDirectory { dir in
+            var settings = CollectionSettings()
+            settings.ngramIndex = fold
+            settings.chunking = ChunkingSettings(strategy: .fixed, size: 8, overlap: 0)
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.createCollection("c", settings: settings)
+            let words = ["crème", "Brûlée", "naïve", "Über", "façade", "résumé", "CAFÉ", "déjà", "vu", "Ångström", "cafe", "resume", "plain", "İzmir"]
+            var rng = SeededGenerator(seed: 11)
+            let docs = (0..<30).map { i in
+                DocumentInput(id: "d\(i)", text: (0..<20).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: " "))
+            }
+            try c.insert(Array(docs.prefix(15)))
+            try c.buildNgramSegment()
+            try c.insert(Array(docs.suffix(15)))                    // these stay pending
+            let index = try c.loadNgramIndex()
+            #expect(index.segmentCount == 1 && index.pendingCount > 0)
+            var texts: [UInt64: String] = [:]
+            try c.forEachChunk { texts[$0.id.rawValue] = $0.text; return true }
+            for pattern in ["creme", "CRÈME brulee", " cafe", "resume", "angstrom", "uber facade", "izmir", "déjà vu"] {
+                let p = index.normalized(pattern)
+                var expected = Set<NgramOccurrence>()
+                for (id, text) in texts {
+                    let t = fold.normalize(text)
+                    let map = fold.offsetMap(text)
+                    guard p.count <= t.count else { continue }
+                    for i in 0...(t.count - p.count) where t[i..<(i + p.count)].elementsEqual(p) {
+                        let r = map.sourceRange(offset: i, length: p.count)
+                        expected.insert(NgramOccurrence(chunk: id, offset: r.lowerBound, length: r.count))
+                    }
+                }
+                #expect(index.count(bytes: p) == expected.count, "count \(pattern)")
+                let located = Set(index.locate(bytes: p, limit: .max))
+                #expect(located == expected, "locate \(pattern)")
+                // The located source bytes fold to the pattern (less the leading space at a chunk start).
+                for o in located {
+                    let source = Array(try #require(texts[o.chunk]).utf8)[o.offset..<(o.offset + o.length)]
+                    let folded = Array(fold.normalize(String(decoding: source, as: UTF8.self)).dropFirst())
+                    #expect(folded == p || folded == Array(p.dropFirst()), "\(pattern) at \(o)")
+                }
+            }
+            #expect(try db.check().isClean)
+        }
+    }
 }

@@ -71,9 +71,9 @@ int ragdb_hwt_build_u8(const uint8_t *symbols, int64_t n, const uint64_t *codes,
     HWT_BUILD(uint8_t)
 }
 
-int ragdb_hwt_build_u16(const uint16_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
+int ragdb_hwt_build_u32(const uint32_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
                         const int32_t *paths, const uint64_t *node_start, int32_t nodes, uint64_t *words) {
-    HWT_BUILD(uint16_t)
+    HWT_BUILD(uint32_t)
 }
 
 // The query kernels, one copy per rank function (see FM_RANK_BODY).
@@ -115,10 +115,10 @@ ATTR static int64_t hwt_lf_##SUF(const uint64_t *lines, const ragdb_hwt_node *no
 }                                                                                                             \
                                                                                                               \
 ATTR static int fm_backward_##SUF(const uint64_t *lines, const ragdb_hwt_node *nodes, const uint64_t *codes, const uint8_t *code_len, \
-                      const int64_t *c, const uint16_t *pattern, size_t m, int64_t *lo, int64_t *hi) {        \
+                      const int64_t *c, const uint32_t *pattern, size_t m, int64_t *lo, int64_t *hi) {        \
     int64_t l = *lo, h = *hi;                                                                                 \
     for (size_t k = 0; k < m; k++) {                                                                          \
-        uint16_t s = pattern[k];                                                                              \
+        uint32_t s = pattern[k];                                                                              \
         int len = code_len[s];                                                                                \
         uint64_t code = codes[s];                                                                             \
         const ragdb_hwt_node *node = nodes;                                                                   \
@@ -219,7 +219,7 @@ int64_t ragdb_hwt_lf(const uint64_t *lines, const ragdb_hwt_node *nodes, const i
 }
 
 int ragdb_fm_backward(const uint64_t *lines, const ragdb_hwt_node *nodes, const uint64_t *codes, const uint8_t *code_len,
-                      const int64_t *c, const uint16_t *pattern, size_t m, int64_t *lo, int64_t *hi) {
+                      const int64_t *c, const uint32_t *pattern, size_t m, int64_t *lo, int64_t *hi) {
 #if FM_HAVE_POPCNT
     if (fm_use_popcnt()) return fm_backward_popcnt(lines, nodes, codes, code_len, c, pattern, m, lo, hi);
 #endif

@@ -11,14 +11,14 @@ extension FMSegment {
     public func serialized() throws(StorageError) -> [UInt8] {
         var w = ByteWriter(capacity: 64 + length * 2)
         w.write(Self.layoutVersion)
-        w.write(UInt8(0))
+        w.write(kind.rawValue)
         w.write(UInt16(0))
         w.write(UInt32(rate))
         w.write(UInt64(length))
         w.write(UInt32(chunkIDs.count))
         w.write(UInt32(alphabet))
         w.write(UInt64(bwt.bits.count))
-        w.write(bytes: byteOfSymbol)
+        if kind == .bytes { w.write(bytes: values.map { UInt8(truncatingIfNeeded: $0) }) } else { for v in values { w.write(v) } }
         for x in c { w.write(UInt64(x)) }
         for x in chunkIDs { w.write(x) }
         for x in beginnings { w.write(x) }
@@ -43,25 +43,25 @@ extension FMSegment {
         var r = ByteReader(raw, context: "n-gram segment")
         let version = try r.readUInt8()
         guard version == layoutVersion else { throw r.corrupt("layout version \(version), expected \(layoutVersion)") }
-        _ = try r.readUInt8()
+        guard let kind = Alphabet(rawValue: try r.readUInt8()) else { throw r.corrupt("unknown alphabet") }
         _ = try r.readUInt16()
         let rate = Int(try r.readUInt32())
         let length = Int(clamping: try r.readUInt64())
         let chunks = Int(try r.readUInt32())
         let alphabet = Int(try r.readUInt32())
         let treeBits = Int(clamping: try r.readUInt64())
-        guard rate >= 1, length >= 1, length < Int(Int32.max), (3...258).contains(alphabet), chunks >= 1, chunks < length,
+        let maxAlphabet = kind == .bytes ? 258 : (1 << 24) + 2
+        guard rate >= 1, length >= 1, length < Int(Int32.max), (2...maxAlphabet).contains(alphabet), chunks >= 1, chunks < length,
               treeBits >= length, treeBits <= length * Int(RAGDB_HWT_MAX_DEPTH) else {
             throw r.corrupt("implausible header: rate \(rate), length \(length), \(chunks) chunks, alphabet \(alphabet), \(treeBits) tree bits")
         }
-        let byteOfSymbol = Array(try r.readBytes(alphabet))
-        var symbolOfByte = [UInt16](repeating: 0, count: 256)
-        for s in 2..<alphabet {
-            guard symbolOfByte[Int(byteOfSymbol[s])] == 0, s == 2 || byteOfSymbol[s] > byteOfSymbol[s - 1] else {
-                throw r.corrupt("symbol bytes are not strictly ascending")
-            }
-            symbolOfByte[Int(byteOfSymbol[s])] = UInt16(s)
+        var values = [UInt32](repeating: 0, count: alphabet)
+        if kind == .bytes {
+            for (s, b) in try r.readBytes(alphabet).enumerated() { values[s] = UInt32(b) }
+        } else {
+            for s in 0..<alphabet { values[s] = try r.readUInt32() }
         }
+        for s in 3..<max(3, alphabet) where values[s] <= values[s - 1] { throw r.corrupt("symbol values are not strictly ascending") }
         func u64s(_ n: Int) throws(StorageError) -> [UInt64] {
             var out = [UInt64](repeating: 0, count: n)
             for i in 0..<n { out[i] = try r.readUInt64() }
@@ -105,7 +105,7 @@ extension FMSegment {
             throw r.corrupt("wavelet tree: \(problem)")
         }
         let tree = HuffmanWaveletTree(bits: bits, nodes: nodes, count: length, alphabet: alphabet)
-        return FMSegment(length: length, chunkIDs: ids, beginnings: beginnings, sepRows: sepRows, symbolOfByte: symbolOfByte,
-                         byteOfSymbol: byteOfSymbol, c: c, bwt: tree, samples: samples, rate: rate, dead: dead)
+        return FMSegment(kind: kind, length: length, chunkIDs: ids, beginnings: beginnings, sepRows: sepRows, values: values,
+                         c: c, bwt: tree, samples: samples, rate: rate, dead: dead)
     }
 }

@@ -1,19 +1,30 @@
 import RAGDBStorage
 
-/// One static FM-index segment over the byte text of a set of chunks.
+/// One static FM-index segment over the symbols of a set of chunks: the bytes of their
+/// normalised text, or the token ids a caller's tokenizer gave them (`Alphabet`).
 ///
 /// Layout (SEAL's reversed concatenation, Format.md 5.13): the text is
-/// `R = Π_chunks (SEP · reverse(symbols(text))) · 0`, where byte values are renamed to a
-/// compact alphabet (0 = terminator, 1 = SEP = chunk separator, 2… = the bytes that occur, in
-/// byte order). Backward search over R consumes a pattern in its forward order, so the BWT
-/// symbols of a pattern's row range are the bytes that *follow* it in the chunks (SEP: the
-/// chunk ends there). No pattern contains SEP, so no match spans two chunks.
+/// `R = Π_chunks (SEP · reverse(symbols(chunk))) · 0`, where values (bytes or token ids) are
+/// renamed to a compact alphabet (0 = terminator, 1 = SEP = chunk separator, 2… = the values
+/// that occur, in ascending order). Backward search over R consumes a pattern in its forward
+/// order, so the BWT symbols of a pattern's row range are the values that *follow* it in the
+/// chunks (SEP: the chunk ends there). No pattern contains SEP, so no match spans two chunks.
 ///
 /// Structures: the BWT as a Huffman-shaped wavelet tree with rank, the C array, suffix-array
 /// samples in SA order (every `rate`-th row, so no marking bitvector: a locate walks `rate` LF
 /// steps on average), chunk beginnings and ids, and the row of each chunk's SEP (for the LF
 /// walk that masks a deleted chunk).
 public struct FMSegment: Sendable, Equatable {
+    /// What a segment's symbols are.
+    public enum Alphabet: UInt8, Sendable {
+        /// UTF-8 bytes of normalised chunk text.
+        case bytes = 0
+        /// Token ids supplied with the chunks (any `UInt32`).
+        case tokens = 1
+    }
+
+    /// Bytes or token ids.
+    public let kind: Alphabet
     /// Symbols in R (with SEPs and the terminator).
     public let length: Int
     /// Chunk ids, in segment order (ascending).
@@ -22,10 +33,10 @@ public struct FMSegment: Sendable, Equatable {
     let beginnings: [UInt32]
     /// Row of each chunk's SEP.
     let sepRows: [UInt32]
-    /// Byte → compact symbol (0 = the byte does not occur).
-    let symbolOfByte: [UInt16]
-    /// Compact symbol → byte (entries 0 and 1 unused).
-    let byteOfSymbol: [UInt8]
+    /// Compact symbol → value (entries 0 and 1 unused, then strictly ascending).
+    let values: [UInt32]
+    /// Byte → compact symbol (0 = the byte does not occur); empty for token segments.
+    let symbolOfByte: [UInt32]
     /// C[s] = symbols of R smaller than s; `alphabet + 1` entries.
     let c: [Int]
     let bwt: HuffmanWaveletTree
@@ -40,20 +51,27 @@ public struct FMSegment: Sendable, Equatable {
     /// σ² entries (fewer than 64·σ² symbols). Derived at build and load, never stored.
     let pairRanges: [UInt64]
 
-    init(length: Int, chunkIDs: [UInt64], beginnings: [UInt32], sepRows: [UInt32], symbolOfByte: [UInt16], byteOfSymbol: [UInt8],
+    init(kind: Alphabet, length: Int, chunkIDs: [UInt64], beginnings: [UInt32], sepRows: [UInt32], values: [UInt32],
          c: [Int], bwt: HuffmanWaveletTree, samples: [UInt32], rate: Int, dead: [UInt32]) {
+        self.kind = kind
         self.length = length
         self.chunkIDs = chunkIDs
         self.beginnings = beginnings
         self.sepRows = sepRows
-        self.symbolOfByte = symbolOfByte
-        self.byteOfSymbol = byteOfSymbol
+        self.values = values
+        if kind == .bytes {
+            var table = [UInt32](repeating: 0, count: 256)
+            for s in 2..<values.count { table[Int(values[s])] = UInt32(s) }
+            symbolOfByte = table
+        } else {
+            symbolOfByte = []
+        }
         self.c = c
         self.bwt = bwt
         self.samples = samples
         self.rate = rate
         self.dead = dead
-        let sigma = byteOfSymbol.count
+        let sigma = values.count
         guard length >= 64 * sigma * sigma else { pairRanges = []; return }
         // For each first symbol s₁ (rows C[s₁]..<C[s₁+1]), the ranks of every s₂ at both ends.
         var table = [UInt64](repeating: 0, count: sigma * sigma)
@@ -69,9 +87,25 @@ public struct FMSegment: Sendable, Equatable {
     }
 
     /// Compact alphabet size (with terminator and SEP).
-    var alphabet: Int { byteOfSymbol.count }
+    var alphabet: Int { values.count }
     /// Chunks in the segment.
     public var chunkCount: Int { chunkIDs.count }
+
+    /// The compact symbol of `value`, or nil when it does not occur.
+    @inline(__always)
+    func symbol(of value: UInt32) -> UInt32? {
+        if kind == .bytes {
+            guard value < 256 else { return nil }
+            let s = symbolOfByte[Int(value)]
+            return s >= 2 ? s : nil
+        }
+        var lo = 2, hi = values.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if values[mid] < value { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < values.count && values[lo] == value ? UInt32(lo) : nil
+    }
 
     /// Builds a segment over `chunks` (id ascending, bytes already normalised).
     ///
@@ -83,34 +117,83 @@ public struct FMSegment: Sendable, Equatable {
             total += chunks[i].bytes.count + 1
             for b in chunks[i].bytes { present[Int(b)] = true }
         }
-        var symbolOfByte = [UInt16](repeating: 0, count: 256)
-        var byteOfSymbol: [UInt8] = [0, 0]
+        var values: [UInt32] = [0, 0]
+        var symbolOfByte = [UInt8](repeating: 0, count: 256)
         for b in 0..<256 where present[b] {
-            symbolOfByte[b] = UInt16(byteOfSymbol.count)
-            byteOfSymbol.append(UInt8(b))
+            symbolOfByte[b] = UInt8(truncatingIfNeeded: values.count)
+            values.append(UInt32(b))
         }
-        let alphabet = byteOfSymbol.count
-        // The text in the narrowest integer type its alphabet allows (bytes almost always).
-        let beginnings: [UInt32], c: [Int], samples: [UInt32], sepRows: [UInt32]
-        let tree: HuffmanWaveletTree
         let ids = chunks.map(\.id)
-        if alphabet <= 256 {
-            let l = Self.layoutBytes(consume chunks, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
-            (beginnings, c, samples, sepRows) = (l.beginnings, l.c, l.samples, l.sepRows)
-            tree = HuffmanWaveletTree(l.bwt, counts: (0..<alphabet).map { c[$0 + 1] - c[$0] })
-        } else {
-            let l = Self.layout(consume chunks, symbolOfByte, total: total, alphabet: alphabet, rate: rate)
-            (beginnings, c, samples, sepRows) = (l.beginnings, l.c, l.samples, l.sepRows)
-            tree = HuffmanWaveletTree(l.bwt, counts: (0..<alphabet).map { c[$0 + 1] - c[$0] })
+        if values.count <= 256 {
+            // The byte path: R as bytes and the layout pass in C, about half the memory.
+            let l = Self.layoutBytes(consume chunks, symbolOfByte, total: total, alphabet: values.count, rate: rate)
+            let tree = HuffmanWaveletTree(l.bwt, counts: (0..<values.count).map { l.c[$0 + 1] - l.c[$0] })
+            return FMSegment(kind: .bytes, length: total, chunkIDs: ids, beginnings: l.beginnings, sepRows: l.sepRows, values: values,
+                             c: l.c, bwt: tree, samples: l.samples, rate: rate, dead: [])
         }
-        return FMSegment(length: total, chunkIDs: ids, beginnings: beginnings, sepRows: sepRows,
-                         symbolOfByte: symbolOfByte, byteOfSymbol: byteOfSymbol, c: c,
-                         bwt: tree, samples: samples, rate: rate, dead: [])
+        // All 256 byte values occur: 258 symbols, the general path.
+        let symbols = chunks.map { ch in ch.bytes.map { UInt32(values.firstIndex(of: UInt32($0))!) } }
+        return build(kind: .bytes, ids: ids, symbols: symbols, values: values, total: total, rate: rate)
+    }
+
+    /// Builds a segment over the token ids of `chunks` (id ascending).
+    ///
+    /// - Complexity: linear time (SA-IS over 32-bit symbols) plus sorting the distinct ids;
+    ///   about 17 bytes of memory per token while building.
+    public static func build(tokens chunks: [(id: UInt64, tokens: [UInt32])], rate: Int = 32) -> FMSegment {
+        var total = 1
+        var distinct = Set<UInt32>()
+        for ch in chunks {
+            total += ch.tokens.count + 1
+            distinct.formUnion(ch.tokens)
+        }
+        let values: [UInt32] = [0, 0] + distinct.sorted()
+        var symbolOf: [UInt32: UInt32] = [:]
+        symbolOf.reserveCapacity(values.count)
+        for s in 2..<values.count { symbolOf[values[s]] = UInt32(s) }
+        let symbols = chunks.map { ch in ch.tokens.map { symbolOf[$0]! } }
+        return build(kind: .tokens, ids: chunks.map(\.id), symbols: symbols, values: values, total: total, rate: rate)
+    }
+
+    /// The general layout: R over 32-bit symbols, its suffix array, and from them the BWT, C,
+    /// the SA-order samples and the SEP rows.
+    private static func build(kind: Alphabet, ids: [UInt64], symbols: [[UInt32]], values: [UInt32], total: Int, rate: Int) -> FMSegment {
+        let alphabet = values.count
+        var r = [Int32](repeating: 0, count: total)
+        var beginnings: [UInt32] = []
+        beginnings.reserveCapacity(symbols.count)
+        var p = 0
+        for ch in symbols {
+            beginnings.append(UInt32(p))
+            r[p] = 1
+            p += 1
+            for s in ch.reversed() { r[p] = Int32(s); p += 1 }
+        }
+        r[p] = 0
+        var c = [Int](repeating: 0, count: alphabet + 1)
+        for s in r { c[Int(s) + 1] += 1 }
+        for i in 0..<alphabet { c[i + 1] += c[i] }
+        let sa = SuffixArray.build(r, alphabet: alphabet)
+        var bwt = [UInt32](repeating: 0, count: total)
+        var samples: [UInt32] = []
+        samples.reserveCapacity(total / rate + 1)
+        var sepRows = [UInt32](repeating: 0, count: symbols.count)
+        for (row, s) in sa.enumerated() {
+            let pos = Int(s)
+            bwt[row] = UInt32(pos == 0 ? r[total - 1] : r[pos - 1])
+            if row % rate == 0 { samples.append(UInt32(pos)) }
+            if r[pos] == 1, let j = Self.chunkIndex(ofPosition: pos, beginnings) {
+                sepRows[j] = UInt32(row)
+            }
+        }
+        let tree = HuffmanWaveletTree(bwt, counts: (0..<alphabet).map { c[$0 + 1] - c[$0] })
+        return FMSegment(kind: kind, length: total, chunkIDs: ids, beginnings: beginnings, sepRows: sepRows, values: values,
+                         c: c, bwt: tree, samples: samples, rate: rate, dead: [])
     }
 
     /// The byte-alphabet layout (σ ≤ 256): R as bytes and the C layout pass (BWT as bytes).
     private static func layoutBytes(
-        _ chunks: consuming [(id: UInt64, bytes: [UInt8])], _ symbolOfByte: [UInt16], total: Int, alphabet: Int, rate: Int
+        _ chunks: consuming [(id: UInt64, bytes: [UInt8])], _ symbolOfByte: [UInt8], total: Int, alphabet: Int, rate: Int
     ) -> (beginnings: [UInt32], c: [Int], bwt: [UInt8], samples: [UInt32], sepRows: [UInt32]) {
         var r = [UInt8](repeating: 0, count: total)
         var beginnings: [UInt32] = []
@@ -120,7 +203,7 @@ public struct FMSegment: Sendable, Equatable {
             beginnings.append(UInt32(p))
             r[p] = 1
             p += 1
-            for b in chunks[i].bytes.reversed() { r[p] = UInt8(symbolOfByte[Int(b)]); p += 1 }
+            for b in chunks[i].bytes.reversed() { r[p] = symbolOfByte[Int(b)]; p += 1 }
         }
         // The chunk texts are in R now: release them before the suffix array is built.
         _ = consume chunks
@@ -129,41 +212,6 @@ public struct FMSegment: Sendable, Equatable {
         for i in 0..<alphabet { c[i + 1] += c[i] }
         let l = SuffixArray.layout(bytes: r, alphabet: alphabet, rate: rate, beginnings: beginnings)
         return (beginnings, c, l.bwt, l.samples, l.sepRows)
-    }
-
-    /// The general layout (σ > 256, symbols above 255 occur): R, its suffix array, and from
-    /// them the BWT, C, the text-order samples and the SEP rows, freed on return.
-    private static func layout(
-        _ chunks: [(id: UInt64, bytes: [UInt8])], _ symbolOfByte: [UInt16], total: Int, alphabet: Int, rate: Int
-    ) -> (beginnings: [UInt32], c: [Int], bwt: [UInt16], samples: [UInt32], sepRows: [UInt32]) {
-        var r = [Int32](repeating: 0, count: total)
-        var beginnings: [UInt32] = []
-        beginnings.reserveCapacity(chunks.count)
-        var p = 0
-        for ch in chunks {
-            beginnings.append(UInt32(p))
-            r[p] = 1
-            p += 1
-            for b in ch.bytes.reversed() { r[p] = Int32(symbolOfByte[Int(b)]); p += 1 }
-        }
-        r[p] = 0
-        var c = [Int](repeating: 0, count: alphabet + 1)
-        for s in r { c[Int(s) + 1] += 1 }
-        for i in 0..<alphabet { c[i + 1] += c[i] }
-        let sa = SuffixArray.build(r, alphabet: alphabet)
-        var bwt = [UInt16](repeating: 0, count: total)
-        var samples: [UInt32] = []
-        samples.reserveCapacity(total / rate + 1)
-        var sepRows = [UInt32](repeating: 0, count: chunks.count)
-        for (row, s) in sa.enumerated() {
-            let pos = Int(s)
-            bwt[row] = UInt16(pos == 0 ? r[total - 1] : r[pos - 1])
-            if row % rate == 0 { samples.append(UInt32(pos)) }
-            if r[pos] == 1, let j = Self.chunkIndex(ofPosition: pos, beginnings) {
-                sepRows[j] = UInt32(row)
-            }
-        }
-        return (beginnings, c, bwt, samples, sepRows)
     }
 
     /// The chunk index whose region holds R position `pos`.
@@ -179,24 +227,18 @@ public struct FMSegment: Sendable, Equatable {
     /// End (exclusive) of chunk `j`'s region in R.
     func regionEnd(_ j: Int) -> Int { j + 1 < beginnings.count ? Int(beginnings[j + 1]) : length - 1 }
 
-    /// The byte length of chunk `j`'s (normalised) text.
+    /// The length of chunk `j` in symbols (bytes of normalised text, or tokens).
     public func textLength(ofChunkAt j: Int) -> Int { regionEnd(j) - Int(beginnings[j]) - 1 }
 
     // MARK: Queries
 
-    /// The row range of the suffixes of R that start with reverse(`pattern`), or nil.
+    /// The row range of the suffixes of R that start with reverse(`symbols`), or nil.
     ///
-    /// - Complexity: two ranks per pattern byte and level of its Huffman code (about 4.6 for
-    ///   English text).
-    public func range(of pattern: [UInt8]) -> Range<Int>? {
-        if pattern.isEmpty { return 0..<length }
-        var symbols = [UInt16](repeating: 0, count: pattern.count)
-        for (k, b) in pattern.enumerated() {
-            let s = symbolOfByte[Int(b)]
-            guard s >= 2 else { return nil }
-            symbols[k] = s
-        }
-        if pattern.count >= 2 && !pairRanges.isEmpty {
+    /// - Complexity: two ranks per pattern symbol and level of its Huffman code (about 4.6
+    ///   for English bytes); the first two symbols come from C or the pair table.
+    func range(ofSymbols symbols: [UInt32]) -> Range<Int>? {
+        if symbols.isEmpty { return 0..<length }
+        if symbols.count >= 2 && !pairRanges.isEmpty {
             let pair = pairRanges[Int(symbols[0]) * alphabet + Int(symbols[1])]
             let lo = Int(pair >> 32), hi = Int(pair & 0xFFFF_FFFF)
             guard lo < hi else { return nil }
@@ -207,21 +249,41 @@ public struct FMSegment: Sendable, Equatable {
         return bwt.backwardSearch(Array(symbols[1...]), from: c[first]..<c[first + 1], c: c)
     }
 
+    /// The compact symbols of `pattern` (bytes or token ids), or nil when one does not occur.
+    func symbols<V: BinaryInteger>(_ pattern: [V]) -> [UInt32]? {
+        var out = [UInt32](repeating: 0, count: pattern.count)
+        for (k, v) in pattern.enumerated() {
+            guard let value = UInt32(exactly: v), let s = symbol(of: value) else { return nil }
+            out[k] = s
+        }
+        return out
+    }
+
+    /// The row range of the suffixes of R that start with reverse(`pattern`), or nil.
+    public func range(of pattern: [UInt8]) -> Range<Int>? {
+        guard let s = symbols(pattern) else { return nil }
+        return range(ofSymbols: s)
+    }
+
     /// Dead rows in `range`.
     func deadCount(in range: Range<Int>) -> Int {
         lowerBound(dead, UInt32(range.upperBound)) - lowerBound(dead, UInt32(range.lowerBound))
     }
 
-    /// Live occurrences of `pattern` (overlapping ones all count). The empty pattern counts
-    /// every live byte.
-    public func count(_ pattern: [UInt8]) -> Int {
-        if pattern.isEmpty {
-            let live = (c[alphabet] - c[2]) - deadCount(in: c[2]..<c[alphabet])
-            return live
-        }
-        guard let r = range(of: pattern) else { return 0 }
+    /// Live occurrences of the compact `symbols`; the empty pattern counts every live symbol.
+    func count(symbols pattern: [UInt32]?) -> Int {
+        guard let pattern else { return 0 }
+        if pattern.isEmpty { return (c[alphabet] - c[2]) - deadCount(in: c[2]..<c[alphabet]) }
+        guard let r = range(ofSymbols: pattern) else { return 0 }
         return r.count - deadCount(in: r)
     }
+
+    /// Live occurrences of `pattern` (overlapping ones all count). The empty pattern counts
+    /// every live byte.
+    public func count(_ pattern: [UInt8]) -> Int { count(symbols: symbols(pattern)) }
+
+    /// Live occurrences of a token-id `pattern` (overlapping ones all count).
+    public func count(tokens pattern: [UInt32]) -> Int { count(symbols: symbols(pattern)) }
 
     /// The row of the R position preceding the suffix of `row` (one LF step).
     @inline(__always)
@@ -232,12 +294,12 @@ public struct FMSegment: Sendable, Equatable {
     /// - Complexity: `rate` LF steps per row on average, eight walks interleaved.
     func positions(ofRows rows: [Int64]) -> [Int64] { bwt.locate(rows: rows, c: c, rate: rate, samples: samples) }
 
-    /// A located occurrence: the chunk (its index in the segment) and the byte offset of the
-    /// pattern in its normalised text.
+    /// A located occurrence: the chunk (its index in the segment) and the offset of the
+    /// pattern in its symbols (bytes of normalised text, or tokens).
     public struct Occurrence: Sendable, Hashable {
         /// Index of the chunk in the segment.
         public var chunkIndex: Int
-        /// Byte offset in the chunk's normalised text.
+        /// Offset in the chunk's symbols.
         public var offset: Int
         /// Creates an occurrence.
         public init(chunkIndex: Int, offset: Int) {
@@ -246,11 +308,9 @@ public struct FMSegment: Sendable, Equatable {
         }
     }
 
-    /// Up to `limit` live occurrences of `pattern`, in row order.
-    ///
-    /// - Complexity: per occurrence, `rate` LF steps on average.
-    public func locate(_ pattern: [UInt8], limit: Int) -> [Occurrence] {
-        guard !pattern.isEmpty, let r = range(of: pattern) else { return [] }
+    /// Up to `limit` live occurrences of the compact `pattern`, in row order.
+    func locate(symbols pattern: [UInt32]?, limit: Int) -> [Occurrence] {
+        guard let pattern, !pattern.isEmpty, let r = range(ofSymbols: pattern) else { return [] }
         var rows: [Int64] = []
         rows.reserveCapacity(min(r.count, limit))
         var d = lowerBound(dead, UInt32(r.lowerBound))
@@ -274,33 +334,59 @@ public struct FMSegment: Sendable, Equatable {
         return out
     }
 
-    /// The bytes that follow live occurrences of `pattern`, with their counts (`nil` byte =
-    /// the chunk ends there). For the empty pattern: every byte's live count.
-    public func next(_ pattern: [UInt8]) -> [(byte: UInt8?, count: Int)] {
-        var counts = [Int](repeating: 0, count: alphabet)
+    /// Up to `limit` live occurrences of `pattern`, in row order.
+    ///
+    /// - Complexity: per occurrence, `rate` LF steps on average.
+    public func locate(_ pattern: [UInt8], limit: Int) -> [Occurrence] { locate(symbols: symbols(pattern), limit: limit) }
+
+    /// Up to `limit` live occurrences of a token-id `pattern`, in row order.
+    public func locate(tokens pattern: [UInt32], limit: Int) -> [Occurrence] { locate(symbols: symbols(pattern), limit: limit) }
+
+    /// The values that follow live occurrences of the compact `pattern`, with their counts
+    /// (`nil` = the chunk ends there), in value order. For the empty pattern: every value's
+    /// live count.
+    ///
+    /// - Complexity: the tree nodes above the distinct continuations; memory proportional to
+    ///   them, not to the alphabet.
+    func next(symbols pattern: [UInt32]?) -> [(value: UInt32?, count: Int)] {
+        guard let pattern else { return [] }
+        var counts: [Int: Int] = [:]
         if pattern.isEmpty {
             for s in 2..<alphabet { counts[s] = c[s + 1] - c[s] }
-            // Dead rows start with the byte of their F column.
-            for row in dead {
-                var s = 2
-                while s + 1 < c.count && c[s + 1] <= Int(row) { s += 1 }
-                if Int(row) >= c[2] { counts[s] -= 1 }
+            // Dead rows start with the symbol of their F column.
+            for row in dead where Int(row) >= c[2] {
+                var lo = 2, hi = alphabet
+                while lo + 1 < hi {
+                    let mid = (lo + hi) / 2
+                    if c[mid] <= Int(row) { lo = mid } else { hi = mid }
+                }
+                counts[lo, default: 0] -= 1
             }
         } else {
-            guard let r = range(of: pattern) else { return [] }
+            guard let r = range(ofSymbols: pattern) else { return [] }
             var found: [(symbol: Int, count: Int)] = []
             bwt.distinct(r.lowerBound, r.upperBound, into: &found)
-            for f in found { counts[f.symbol] += f.count }
+            for f in found { counts[f.symbol, default: 0] += f.count }
             var d = lowerBound(dead, UInt32(r.lowerBound))
             while d < dead.count && Int(dead[d]) < r.upperBound {
-                counts[bwt.access(Int(dead[d]))] -= 1
+                counts[bwt.access(Int(dead[d])), default: 0] -= 1
                 d += 1
             }
         }
-        var out: [(byte: UInt8?, count: Int)] = []
-        if counts[1] > 0 { out.append((nil, counts[1])) }
-        for s in 2..<alphabet where counts[s] > 0 { out.append((byteOfSymbol[s], counts[s])) }
-        return out
+        return counts.filter { $0.key != 0 && $0.value > 0 }.sorted { $0.key < $1.key }
+            .map { (value: $0.key == 1 ? nil : values[$0.key], count: $0.value) }
+    }
+
+    /// The bytes that follow live occurrences of `pattern`, with their counts (`nil` byte =
+    /// the chunk ends there). For the empty pattern: every byte's live count.
+    public func next(_ pattern: [UInt8]) -> [(byte: UInt8?, count: Int)] {
+        next(symbols: symbols(pattern)).map { (byte: $0.value.map { UInt8(truncatingIfNeeded: $0) }, count: $0.count) }
+    }
+
+    /// The token ids that follow live occurrences of a token `pattern`, with their counts
+    /// (`nil` = the chunk ends there), in id order.
+    public func next(tokens pattern: [UInt32]) -> [(token: UInt32?, count: Int)] {
+        next(symbols: symbols(pattern)).map { (token: $0.value, count: $0.count) }
     }
 
     /// The rows of chunk `j`'s region (its SEP and every byte): an LF walk from the next
@@ -336,20 +422,23 @@ public struct FMSegment: Sendable, Equatable {
         return i < dead.count && dead[i] == sep
     }
 
-    /// The normalised bytes of chunk `j`, recovered from the index by an LF walk (no text is
+    /// The symbols (values) of chunk `j`, recovered from the index by an LF walk (no text is
     /// stored separately).
-    public func extract(chunkAt j: Int) -> [UInt8] {
+    public func extractValues(chunkAt j: Int) -> [UInt32] {
         var row = j + 1 < sepRows.count ? Int(sepRows[j + 1]) : 0
-        var out: [UInt8] = []
+        var out: [UInt32] = []
         let n = textLength(ofChunkAt: j)
         out.reserveCapacity(n)
         for _ in 0..<n {
             let (next, s) = lf(row)
-            out.append(byteOfSymbol[s])
+            out.append(values[s])
             row = next
         }
         return out
     }
+
+    /// The normalised bytes of chunk `j` of a byte segment, recovered by an LF walk.
+    public func extract(chunkAt j: Int) -> [UInt8] { extractValues(chunkAt: j).map { UInt8(truncatingIfNeeded: $0) } }
 }
 
 /// The first index of `a` (sorted) whose element is not below `x`.

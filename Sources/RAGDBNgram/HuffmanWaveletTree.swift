@@ -23,17 +23,17 @@ struct HuffmanWaveletTree: Sendable {
     /// Builds the tree of `symbols` (each below `counts.count`), where `counts[s]` is how
     /// often s occurs.
     ///
-    /// - Complexity: O(σ²) for the code, O(n · mean code length) for the bits (in C).
+    /// - Complexity: O(σ log σ) for the code, O(n · mean code length) for the bits (in C).
     init(_ symbols: [UInt8], counts: [Int]) {
         self.init(count: symbols.count, counts: counts) { codes, lengths, paths, starts, nodes, words in
             symbols.withUnsafeBufferPointer { ragdb_hwt_build_u8($0.baseAddress, Int64($0.count), codes, lengths, paths, starts, nodes, words) }
         }
     }
 
-    /// Builds the tree of 16-bit symbols.
-    init(_ symbols: [UInt16], counts: [Int]) {
+    /// Builds the tree of 32-bit symbols.
+    init(_ symbols: [UInt32], counts: [Int]) {
         self.init(count: symbols.count, counts: counts) { codes, lengths, paths, starts, nodes, words in
-            symbols.withUnsafeBufferPointer { ragdb_hwt_build_u16($0.baseAddress, Int64($0.count), codes, lengths, paths, starts, nodes, words) }
+            symbols.withUnsafeBufferPointer { ragdb_hwt_build_u32($0.baseAddress, Int64($0.count), codes, lengths, paths, starts, nodes, words) }
         }
     }
 
@@ -43,18 +43,28 @@ struct HuffmanWaveletTree: Sendable {
     private init(count: Int, counts: [Int], kernel: Kernel) {
         let sigma = counts.count
         precondition(sigma >= 2, "a wavelet tree needs at least two symbols")
-        // Huffman's construction over (weight, tree) pairs; σ ≤ 2^16, built once per segment.
-        // A tree is a leaf −(s+1) or an internal node index into `pairs`.
+        // Huffman's construction with two queues (van Leeuwen): the leaves sorted by weight
+        // once, merged nodes appended in nondecreasing weight, so the two lightest trees are
+        // always at one of the two queue fronts. A tree is a leaf −(s+1) or an index into `pairs`.
+        let leaves: [(weight: Int, tree: Int32)] = (0..<sigma).map { (counts[$0], -Int32($0) - 1) }
+            .sorted { $0.weight != $1.weight ? $0.weight < $1.weight : $0.tree > $1.tree }
         var pairs: [(left: Int32, right: Int32, weight: Int)] = []
-        var forest: [(weight: Int, tree: Int32)] = (0..<sigma).map { (counts[$0], -Int32($0) - 1) }
-        while forest.count > 1 {
-            forest.sort { $0.weight != $1.weight ? $0.weight > $1.weight : $0.tree > $1.tree }
-            let a = forest.removeLast(), b = forest.removeLast()
+        pairs.reserveCapacity(sigma - 1)
+        var nextLeaf = 0, nextPair = 0
+        func lightest() -> (weight: Int, tree: Int32) {
+            if nextLeaf < leaves.count && (nextPair >= pairs.count || leaves[nextLeaf].weight <= pairs[nextPair].weight) {
+                nextLeaf += 1
+                return leaves[nextLeaf - 1]
+            }
+            nextPair += 1
+            return (pairs[nextPair - 1].weight, Int32(nextPair - 1))
+        }
+        while pairs.count < sigma - 1 {
+            let a = lightest(), b = lightest()
             pairs.append((a.tree, b.tree, a.weight + b.weight))
-            forest.append((a.weight + b.weight, Int32(pairs.count - 1)))
         }
         // Renumber internal nodes breadth-first from the root; lay their bits out in that order.
-        var order: [Int32] = [forest[0].tree]
+        var order: [Int32] = [Int32(pairs.count - 1)]
         var index = [Int32](repeating: 0, count: pairs.count)
         var head = 0
         while head < order.count {
@@ -230,7 +240,7 @@ struct HuffmanWaveletTree: Sendable {
 
     /// Backward search from rows `start` (all rows by default) over `pattern` (symbols,
     /// consumed first to last), with `c` the FM-index C array. Nil when the range becomes empty.
-    func backwardSearch(_ pattern: [UInt16], from start: Range<Int>? = nil, c: [Int]) -> Range<Int>? {
+    func backwardSearch(_ pattern: [UInt32], from start: Range<Int>? = nil, c: [Int]) -> Range<Int>? {
         var lo = Int64(start?.lowerBound ?? 0), hi = Int64(start?.upperBound ?? count)
         if pattern.isEmpty { return lo < hi ? Int(lo)..<Int(hi) : nil }
         let found = bits.lines.withUnsafeBufferPointer { lp in

@@ -159,4 +159,60 @@ import Testing
         // Most single-byte changes land in the bitvector and are caught by its rank counts.
         #expect(refused > 200)
     }
+
+    @Test("token-id segments: count, locate, next and extract equal a naive scan; round-trips through storage",
+          arguments: [3, 50, 70_000])
+    func tokenSegments(vocabulary: Int) throws {
+        var rng = SeededGenerator(seed: UInt64(vocabulary))
+        // Ids spread over a large range (a real tokenizer's vocabulary), a few of them frequent.
+        let ids: [UInt32] = (0..<vocabulary).map { UInt32($0) * 37 + 5 }
+        func token() -> UInt32 { rng.next() % 3 == 0 ? ids[Int(rng.next() % UInt64(min(3, ids.count)))] : ids[Int(rng.next() % UInt64(ids.count))] }
+        let chunks: [[UInt32]] = (0..<60).map { i in i % 17 == 0 ? [] : (0..<Int(rng.next() % 120)).map { _ in token() } }
+        var segment = FMSegment.build(tokens: chunks.enumerated().map { (UInt64($0 + 1), $1) }, rate: 8)
+        #expect(segment.kind == .tokens)
+        func occurrences(_ p: [UInt32], _ t: [UInt32]) -> [Int] {
+            guard !p.isEmpty, p.count <= t.count else { return [] }
+            return (0...(t.count - p.count)).filter { t[$0..<($0 + p.count)].elementsEqual(p) }
+        }
+        var live = Set(chunks.indices)
+        for round in 0..<3 {
+            var patterns: [[UInt32]] = [[], [ids[0]], [UInt32.max], [ids[0], ids[min(1, ids.count - 1)]]]
+            for _ in 0..<60 {
+                let t = chunks[Int(rng.next() % UInt64(chunks.count))]
+                guard !t.isEmpty else { continue }
+                let len = 1 + Int(rng.next() % UInt64(min(6, t.count)))
+                let start = Int(rng.next() % UInt64(t.count - len + 1))
+                patterns.append(Array(t[start..<(start + len)]))
+            }
+            for p in patterns {
+                var expected = Set<FMSegment.Occurrence>()
+                var next: [UInt32?: Int] = [:]
+                for j in live.sorted() {
+                    for i in occurrences(p, chunks[j]) {
+                        expected.insert(.init(chunkIndex: j, offset: i))
+                        next[i + p.count < chunks[j].count ? chunks[j][i + p.count] : nil, default: 0] += 1
+                    }
+                }
+                if p.isEmpty {
+                    #expect(segment.count(tokens: p) == live.reduce(0) { $0 + chunks[$1].count })
+                    continue
+                }
+                #expect(segment.count(tokens: p) == expected.count, "count \(p)")
+                #expect(Set(segment.locate(tokens: p, limit: .max)) == expected, "locate \(p)")
+                var got: [UInt32?: Int] = [:]
+                for n in segment.next(tokens: p) { got[n.token] = n.count }
+                #expect(got == next, "next \(p)")
+            }
+            for j in live { #expect(segment.extractValues(chunkAt: j) == chunks[j]) }
+            let stored = try segment.serialized()
+            let back = try stored.withUnsafeBytes { try FMSegment.deserialize(RawSpan(_unsafeBytes: $0), dead: segment.dead) }
+            #expect(back == segment, "round \(round)")
+            // Delete a few chunks for the next round.
+            for _ in 0..<5 {
+                let j = Int(rng.next() % UInt64(chunks.count))
+                #expect(segment.delete(chunk: UInt64(j + 1)) == live.contains(j))
+                live.remove(j)
+            }
+        }
+    }
 }

@@ -91,8 +91,8 @@ typedef struct {
 /// Returns 0, or -1 when memory runs out. O(n · mean code length).
 int ragdb_hwt_build_u8(const uint8_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
                        const int32_t *paths, const uint64_t *node_start, int32_t nodes, uint64_t *words);
-/// The same for 16-bit symbols.
-int ragdb_hwt_build_u16(const uint16_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
+/// The same for 32-bit symbols.
+int ragdb_hwt_build_u32(const uint32_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
                         const int32_t *paths, const uint64_t *node_start, int32_t nodes, uint64_t *words);
 /// Occurrences of the symbol with `code` (`len` bits) among the first i symbols. One rank per
 /// code bit. `lines` is the tree's bitvector in the line layout of ragdb_rank1_lines.
@@ -104,7 +104,7 @@ int64_t ragdb_hwt_lf(const uint64_t *lines, const ragdb_hwt_node *nodes, const i
 /// symbols, each with a code). Returns 1 when the final range is not empty (and leaves it in
 /// *lo, *hi), else 0. Two ranks per code bit per pattern symbol.
 int ragdb_fm_backward(const uint64_t *lines, const ragdb_hwt_node *nodes, const uint64_t *codes, const uint8_t *code_len,
-                      const int64_t *c, const uint16_t *pattern, size_t m, int64_t *lo, int64_t *hi);
+                      const int64_t *c, const uint32_t *pattern, size_t m, int64_t *lo, int64_t *hi);
 /// positions[j] = SA[rows[j]] for `count` rows of a text of n symbols, from SA samples kept at every row that is a
 /// multiple of `rate` (samples[r / rate] = SA[r]): LF walks to the nearest sampled row, eight
 /// at a time with their rank lines prefetched. Expected `rate` LF steps per row; a walk longer

@@ -23,6 +23,9 @@ public struct ChunkInput: Sendable, Hashable {
     public var vectors: [String: [Float]]
     /// Its learned sparse vectors, by sparse space name: term → weight (finite, ≥ 0).
     public var sparse: [String: [String: Float]] = [:]
+    /// Its token ids from the caller's LLM tokenizer, for the token-id n-gram index
+    /// (`NgramSettings.tokens`); stored with the chunk and exported.
+    public var tokens: [UInt32]?
 
     /// Creates a chunk input.
     public init(text: String, span: ByteSpan? = nil, tokenCount: UInt32? = nil, metadata: Metadata = [:],
@@ -54,6 +57,9 @@ public struct DocumentInput: Sendable, Hashable {
     /// Learned sparse vectors of the whole document (one chunk, as for `vectors`), by sparse
     /// space name: term → weight (finite, ≥ 0).
     public var sparse: [String: [String: Float]] = [:]
+    /// Token ids of the whole document (one chunk, as for `vectors`), for the token-id
+    /// n-gram index.
+    public var tokens: [UInt32]?
 
     /// Creates a document input.
     public init(id: String, title: String? = nil, text: String, metadata: Metadata = [:], chunks: [ChunkInput]? = nil,
@@ -74,6 +80,8 @@ public struct PreparedDocument: Sendable {
     let vectors: [[(space: UInt16, values: [Float])]]
     /// Per chunk, its sparse vectors as (sparse space number, (term, impact) in byte order).
     var sparse: [[(space: UInt16, entries: [(term: String, impact: UInt16)])]] = []
+    /// Per chunk, its token ids, when given.
+    var tokens: [[UInt32]?] = []
     /// The document's analyzed terms, and per chunk its (term number, frequency) pairs and its
     /// length in terms.
     let terms: DocumentTerms
@@ -194,6 +202,7 @@ public struct Collection: Sendable {
         let analyzer = settings.analyzer.analyzer
         let textIndex = settings.textIndex
         let ngram = settings.ngramIndex != nil
+        let tokenIndex = settings.ngramIndex?.tokens == true
         let sparseSpaceCount = settings.sparseSpaces.count
         let database = self.database
         let collection = id
@@ -239,6 +248,16 @@ public struct Collection: Sendable {
                     if ngram {
                         try database.ngramStore.remove(chunks: result.removed.map(\.rawValue), collection: collection.rawValue, txn)
                         try database.ngramStore.add(chunks: result.assigned.map(\.rawValue), collection: collection.rawValue, txn)
+                    }
+                    if tokenIndex {
+                        try database.ngramTokenStore.remove(chunks: result.removed.map(\.rawValue), collection: collection.rawValue, txn)
+                        try database.ngramTokenStore.add(chunks: result.assigned.map(\.rawValue), collection: collection.rawValue, txn)
+                    }
+                    if !result.removed.isEmpty {
+                        try database.chunkTokens.remove(chunks: result.removed.map(\.rawValue), collection: collection.rawValue, txn)
+                    }
+                    for (chunk, list) in zip(result.assigned, p.tokens) {
+                        if let list { try database.chunkTokens.put(list, chunk: chunk.rawValue, collection: collection.rawValue, txn) }
                     }
                     if textIndex {
                         for (chunk, text) in zip(result.removed, result.removedTexts) {
@@ -296,6 +315,10 @@ public struct Collection: Sendable {
                     if settings.ngramIndex != nil {
                         try database.ngramStore.remove(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, txn)
                     }
+                    if settings.ngramIndex?.tokens == true {
+                        try database.ngramTokenStore.remove(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, txn)
+                    }
+                    try database.chunkTokens.remove(chunks: removed.chunkIDs.map(\.rawValue), collection: collection.rawValue, txn)
                     if !settings.sparseSpaces.isEmpty {
                         try learned.remove(removed.chunkIDs.map(\.rawValue), spaces: settings.sparseSpaces.count, collection: collection.rawValue, database.sparseVectors, txn)
                     }
@@ -357,6 +380,15 @@ public struct Collection: Sendable {
         let store = database.chunkStore
         let collection = self.id
         return try rethrowingAsRAGDB { try database.env.read { txn in try store.chunk(id, in: collection, txn) } }
+    }
+
+    /// The token ids stored with chunk `id` (`ChunkInput.tokens`), or nil when it has none.
+    ///
+    /// - Complexity: one read transaction, one look-up and decode.
+    public func tokens(of id: ChunkID) throws(RAGDBError) -> [UInt32]? {
+        let tokens = database.chunkTokens
+        let collection = self.id
+        return try rethrowingAsRAGDB { try database.env.read { txn in try tokens.tokens(chunk: id.rawValue, collection: collection.rawValue, txn) } }
     }
 
     /// The chunks `ids` (`nil` for each one that does not exist), from one snapshot.
@@ -554,9 +586,29 @@ public struct Collection: Sendable {
             }
             sparse[0] = try checkSparse(document.sparse, field: "sparse")
         }
-        // The vectors are part of the document's content for upserts, as they will be stored
-        // (so that re-importing exported float16 or int8 vectors finds them unchanged).
+        // Token ids: per chunk, or for the document when it makes one chunk.
+        var tokens: [[UInt32]?] = Array(repeating: nil, count: doc.chunks.count)
+        if let inputs = document.chunks {
+            for (i, c) in inputs.enumerated() where c.tokens != nil { tokens[i] = c.tokens }
+        }
+        if let t = document.tokens {
+            guard doc.chunks.count == 1 else {
+                throw RAGDBError(.invalidInput, "document tokens need exactly one chunk, the document makes \(doc.chunks.count) (use chunker none, or give tokens per chunk)", field: "tokens", documentID: document.id)
+            }
+            guard tokens[0] == nil else {
+                throw RAGDBError(.invalidInput, "tokens are given both for the document and for its chunk", field: "tokens", documentID: document.id)
+            }
+            tokens[0] = t
+        }
+        // The vectors and tokens are part of the document's content for upserts, as they will
+        // be stored (so that re-importing exported float16 or int8 vectors finds them unchanged).
         var w = [UInt8]()
+        for (i, list) in tokens.enumerated() {
+            guard let list else { continue }
+            withUnsafeBytes(of: (UInt32(i) | 0x8000_0000).littleEndian) { w.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(list.count).littleEndian) { w.append(contentsOf: $0) }
+            for t in list { withUnsafeBytes(of: t.littleEndian) { w.append(contentsOf: $0) } }
+        }
         for list in sparse {
             for s in list {
                 withUnsafeBytes(of: (s.space | 0x8000).littleEndian) { w.append(contentsOf: $0) }
@@ -580,6 +632,7 @@ public struct Collection: Sendable {
             : DocumentTerms()
         var prepared = PreparedDocument(document: doc, vectors: vectors, terms: terms)
         prepared.sparse = sparse
+        prepared.tokens = tokens
         return prepared
     }
 

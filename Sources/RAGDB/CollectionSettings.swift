@@ -130,12 +130,35 @@ public struct NgramSettings: Codable, Sendable, Hashable {
     ///   marks, so "Crème Brûlée" is indexed as "creme brulee". Lengths change; located
     ///   offsets are mapped back to the source text.
     public var normalization = "lowercase"
+    /// Also keep an FM-index over the token ids supplied with the chunks (`tokens`), so
+    /// continuations can be enumerated in the caller's own vocabulary (SEAL's constrained
+    /// decoding). Chunks given without tokens are indexed as empty. Fixed at creation.
+    public var tokens = false
 
     /// The normalisations ragdb knows.
     public static let normalizations = ["none", "lowercase", "fold"]
 
-    /// Lowercase normalisation.
-    public init(normalization: String = "lowercase") { self.normalization = normalization }
+    /// An index with `normalization`, and a token-id index when `tokens`.
+    public init(normalization: String = "lowercase", tokens: Bool = false) {
+        self.normalization = normalization
+        self.tokens = tokens
+    }
+
+    private enum CodingKeys: String, CodingKey { case normalization, tokens }
+
+    /// Decodes the stored settings; `tokens` is absent in collections without a token index.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        normalization = try c.decode(String.self, forKey: .normalization)
+        tokens = try c.decodeIfPresent(Bool.self, forKey: .tokens) ?? false
+    }
+
+    /// Encodes the settings, writing `tokens` only when it is on.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(normalization, forKey: .normalization)
+        if tokens { try c.encode(tokens, forKey: .tokens) }
+    }
 
     /// The bytes the index holds for `text`: one space (so that every word, the first
     /// included, starts after a space), then the text, normalised as configured.

@@ -98,7 +98,8 @@ extension Database {
                     checked += try checkMetadataIndex(info, txn) { table, entry, detail in report(table, entry, detail) }
                 }
                 // records of collections that do not exist
-                for name in ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames + NgramStore.tableNames + SparseVectorStore.tableNames + MetadataIndex.tableNames {
+                for name in ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames + NgramStore.tableNames + SparseVectorStore.tableNames + MetadataIndex.tableNames
+                    + Database.tablesAddedInVersion4 {
                     guard let table = try env.table(name, create: false) else {
                         report(name, "table", "missing")
                         continue
@@ -244,41 +245,64 @@ extension Database {
 }
 
 extension Database {
-    /// The n-gram index invariants (Format.md §6): segments decode; every live chunk is either
-    /// pending or in exactly one segment and not dead; every dead record names a chunk of a
-    /// segment that no longer exists; a collection without an n-gram index has no records.
+    /// The n-gram index invariants (Format.md §6), for the byte index and the token-id
+    /// index: segments decode; every live chunk is either pending or in exactly one segment and
+    /// not dead; every dead record names a chunk of a segment that no longer exists; a
+    /// collection without the index has no records. Every `chunk_tokens` record names a live
+    /// chunk.
     func checkNgramIndex(_ info: CollectionInfo, _ txn: borrowing some TransactionReading & ~Copyable,
                          report: (String, String, String) -> Void) throws -> Int {
         let entry = "collection \"\(info.name)\""
         let cid = CollectionID(rawValue: info.id)
-        let counts = try ngramStore.counts(collection: info.id, txn)
-        guard info.settings.ngramIndex != nil else {
-            if counts.segments + counts.dead + counts.pending > 0 { report("ngram_segments", entry, "n-gram records in a collection without an n-gram index") }
+        // Live chunk ids from the keys alone: a damaged chunk value is the chunk check's to report.
+        var live = Set<UInt64>()
+        let prefix = Array(ChunkStore.chunkKey(cid, ChunkID(rawValue: 0)).prefix(4))
+        try txn.scan(chunkStore.chunks, range: .prefix(prefix)) { key, _ in
+            if key.byteCount == 12 { live.insert(UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 4, as: UInt64.self))) }
+            return .next
+        }
+        var checked = 0
+        var orphans = 0
+        try chunkTokens.scan(collection: info.id, txn) { chunk, _ in
+            checked += 1
+            if !live.contains(chunk) { orphans += 1 }
+        }
+        if orphans > 0 { report("chunk_tokens", entry, "\(orphans) token records of chunks that do not exist") }
+        for (store, on) in [(ngramStore, info.settings.ngramIndex != nil), (ngramTokenStore, info.settings.ngramIndex?.tokens == true)] {
+            checked += try checkNgramStore(store, enabled: on, entry: entry, live: live, info.id, txn, report: report)
+        }
+        return checked
+    }
+
+    private func checkNgramStore(_ store: NgramStore, enabled: Bool, entry: String, live: Set<UInt64>, _ collection: UInt32,
+                                 _ txn: borrowing some TransactionReading & ~Copyable, report: (String, String, String) -> Void) throws -> Int {
+        let table = store.kind == .bytes ? "ngram_segments" : "ngram_token_segments"
+        let deadTable = store.kind == .bytes ? "ngram_dead" : "ngram_token_dead"
+        let counts = try store.counts(collection: collection, txn)
+        guard enabled else {
+            if counts.segments + counts.dead + counts.pending > 0 { report(table, entry, "n-gram records in a collection without this n-gram index") }
             return 0
         }
         let segments: [FMSegment]
         do {
-            segments = try ngramStore.load(collection: info.id, txn)
+            segments = try store.load(collection: collection, txn)
         } catch {
-            report("ngram_segments", entry, (error as? StorageError)?.detail ?? "\(error)")
+            report(table, entry, (error as? StorageError)?.detail ?? "\(error)")
             return 0
         }
         var indexed: [UInt64: Int] = [:]
         for s in segments {
+            if s.kind != store.kind { report(table, entry, "a segment of the other alphabet") }
             for (j, c) in s.chunkIDs.enumerated() where !s.isDead(chunkAt: j) { indexed[c, default: 0] += 1 }
         }
-        let pending = Set(try ngramStore.pendingChunks(collection: info.id, txn))
-        var live = 0
-        try chunkStore.scanChunks(of: cid, txn) { chunk in
-            live += 1
-            let id = chunk.id.rawValue
+        let pending = Set(try store.pendingChunks(collection: collection, txn))
+        for id in live {
             let n = indexed[id, default: 0] + (pending.contains(id) ? 1 : 0)
-            if n != 1 { report("ngram_segments", entry, "chunk \(id) is indexed \(n) times (pending or in segments)") }
-            return .next
+            if n != 1 { report(table, entry, "chunk \(id) is indexed \(n) times (pending or in segments)") }
         }
         let deadInSegments = segments.reduce(0) { sum, s in sum + s.chunkIDs.indices.filter { s.isDead(chunkAt: $0) }.count }
-        if deadInSegments != counts.dead { report("ngram_dead", entry, "\(counts.dead) dead records but \(deadInSegments) masked chunks") }
-        if indexed.count + pending.count != live { report("ngram_segments", entry, "\(indexed.count + pending.count) chunks indexed, \(live) live") }
+        if deadInSegments != counts.dead { report(deadTable, entry, "\(counts.dead) dead records but \(deadInSegments) masked chunks") }
+        if indexed.count + pending.count != live.count { report(table, entry, "\(indexed.count + pending.count) chunks indexed, \(live.count) live") }
         return segments.count + counts.dead + counts.pending
     }
 }

@@ -53,6 +53,9 @@ public final class Database: Sendable {
     package let chunkStore: ChunkStore
     package let vectorStore: VectorStore
     package let ngramStore: NgramStore
+    /// The token-id n-gram index (`ngram_token_*`) and the tokens it is built from.
+    package let ngramTokenStore: NgramStore
+    package let chunkTokens: ChunkTokenStore
     package let sparseVectors: SparseVectorStore
     package let sparseIndex: SparseIndex
     package let metadataIndex: MetadataIndex
@@ -69,8 +72,11 @@ public final class Database: Sendable {
     /// Tables that format version 3 added to version 2 (the KV-cache store, the metadata
     /// index).
     static let tablesAddedInVersion3 = KVCacheStore.tableNames + MetadataIndex.tableNames
+    /// Tables that format version 4 added to version 3 (token ids and their n-gram index).
+    static let tablesAddedInVersion4 = ChunkTokenStore.tableNames + NgramStore.tokenTableNames
     static let allTables = [metaTable, catalogTable] + ChunkStore.tableNames + VectorStore.tableNames + SparseIndex.tableNames
         + NgramStore.tableNames + SparseVectorStore.tableNames + KVCacheStore.tableNames + MetadataIndex.tableNames
+        + tablesAddedInVersion4
 
     enum MetaKey {
         static let formatVersion = Array("format_version".utf8)
@@ -116,6 +122,7 @@ public final class Database: Sendable {
                 // pending (its segments are rebuilt from there), and record the new version, in
                 // one transaction.
                 let added = (version == 1 ? Self.tablesAddedInVersion2 : []) + (version <= 2 ? Self.tablesAddedInVersion3 : [])
+                    + Self.tablesAddedInVersion4
                 var existing: [String: Table] = [:]
                 for name in ChunkStore.tableNames + [Self.catalogTable] + (version >= 2 ? NgramStore.tableNames : []) {
                     guard let t = try env.table(name, create: false) else { throw RAGDBError(.corrupt, "\(path) lacks the table \"\(name)\"") }
@@ -172,6 +179,8 @@ public final class Database: Sendable {
         self.vectorStore = VectorStore(tables: tables)
         self.sparseIndex = SparseIndex(tables: tables)
         self.ngramStore = NgramStore(tables: tables)
+        self.ngramTokenStore = NgramStore(tables: tables, kind: .tokens)
+        self.chunkTokens = ChunkTokenStore(tables: tables)
         self.sparseVectors = SparseVectorStore(tables: tables)
         self.kvCaches = KVCacheStore(env: env, tables: tables)
         self.metadataIndex = MetadataIndex(tables: tables)
@@ -299,6 +308,8 @@ public final class Database: Sendable {
                 try vectorStore.drop(collection: info.id, txn)
                 try sparseIndex.drop(collection: info.id, txn)
                 try ngramStore.drop(collection: info.id, txn)
+                try ngramTokenStore.drop(collection: info.id, txn)
+                try chunkTokens.drop(collection: info.id, txn)
                 try sparseVectors.drop(collection: info.id, txn)
                 try metadataIndex.drop(info.id, txn)
                 try txn.delete(forKey: Array(name.utf8), in: catalog)

@@ -220,9 +220,10 @@ extension Collection {
     /// about 11 bytes of memory per segment byte. Each segment is built outside any
     /// transaction (writers are not held up) from a read snapshot, then written in one
     /// transaction with the removal of its pending records; a chunk deleted meanwhile is
-    /// recorded dead. A no-op when nothing is pending.
+    /// recorded dead. A no-op when nothing is pending. The token-id index, when the collection
+    /// keeps one, is brought up to date the same way.
     ///
-    /// - Returns: the chunks indexed.
+    /// - Returns: the chunks indexed (byte index).
     /// - Complexity: SA-IS over the pending text, linear.
     @discardableResult
     public func buildNgramSegment(maxSegmentBytes: Int = 256 << 20) throws(RAGDBError) -> Int {
@@ -246,7 +247,10 @@ extension Collection {
                     return input
                 }
             }
-            guard let last = input.last else { return indexed }
+            guard let last = input.last else {
+                try buildTokenNgramSegments()
+                return indexed
+            }
             let count = input.count
             let segment = FMSegment.build(consume input)
             try rethrowingAsRAGDB { try database.env.write { txn in try store.append(segment, collection: collection.rawValue, txn) } }
@@ -285,6 +289,7 @@ extension Collection {
                 try store.replaceAll(with: segment, live: live.sorted(), collection: collection.rawValue, txn)
             }
         }
+        try compactTokenNgramIndex()
         return count
     }
 

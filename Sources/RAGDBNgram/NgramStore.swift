@@ -7,18 +7,27 @@ public import RAGDBStorage
 /// segment), `ngram_dead` (collection u32 ‖ chunk u64 → empty), `ngram_pending` (collection
 /// u32 ‖ chunk u64 → empty). Every live chunk of an indexed collection is either pending or in
 /// exactly one segment and not dead.
+///
+/// The token-id index of a collection (`FMSegment.Alphabet.tokens`) has the same three tables
+/// under `ngram_token_*` (Format.md 5.23), over the token ids of `chunk_tokens`.
 public struct NgramStore: Sendable {
-    /// The tables this store owns.
+    /// The byte index's tables.
     public static let tableNames = ["ngram_segments", "ngram_dead", "ngram_pending"]
+    /// The token-id index's tables.
+    public static let tokenTableNames = ["ngram_token_segments", "ngram_token_dead", "ngram_token_pending"]
     let segments: Table
     let dead: Table
     let pending: Table
+    /// Which index this store keeps.
+    public let kind: FMSegment.Alphabet
 
-    /// A store over the tables opened by the caller.
-    public init(tables: [String: Table]) {
-        segments = tables["ngram_segments"]!
-        dead = tables["ngram_dead"]!
-        pending = tables["ngram_pending"]!
+    /// A store over the tables opened by the caller: the byte index, or the token-id index.
+    public init(tables: [String: Table], kind: FMSegment.Alphabet = .bytes) {
+        let names = kind == .bytes ? Self.tableNames : Self.tokenTableNames
+        segments = tables[names[0]]!
+        dead = tables[names[1]]!
+        pending = tables[names[2]]!
+        self.kind = kind
     }
 
     static func key(_ collection: UInt32, _ chunk: UInt64) -> [UInt8] {

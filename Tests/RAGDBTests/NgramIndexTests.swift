@@ -161,4 +161,74 @@ import Testing
             #expect(try db.check().isClean)
         }
     }
+
+    @Test("token-id index: segments, pending chunks, replacements, deletes and compaction agree with a naive scan of the stored tokens")
+    func tokenIndex() throws {
+        try withTemporaryDirectory { dir in
+            var settings = CollectionSettings()
+            settings.ngramIndex = NgramSettings(normalization: "lowercase", tokens: true)
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.createCollection("c", settings: settings)
+            var rng = SeededGenerator(seed: 19)
+            func tokens(_ n: Int) -> [UInt32] { (0..<n).map { _ in rng.next() % 4 == 0 ? 464 : UInt32(1000 + rng.next() % 50) } }
+            func doc(_ i: Int, _ version: Int = 0) -> DocumentInput {
+                let chunks = (0..<3).map { j -> ChunkInput in
+                    var ci = ChunkInput(text: "chunk \(j) of \(i) v\(version)")
+                    if (i + j) % 5 != 0 { ci.tokens = tokens(5 + Int(rng.next() % 30)) }
+                    return ci
+                }
+                return DocumentInput(id: "d\(i)", text: chunks.map(\.text).joined(separator: " "), chunks: chunks)
+            }
+            func compare() throws {
+                let index = try c.loadTokenNgramIndex()
+                var live: [UInt64: [UInt32]] = [:]
+                try c.forEachChunk { live[$0.id.rawValue] = try c.tokens(of: $0.id) ?? []; return true }
+                var patterns: [[UInt32]] = [[], [464], [464, 464], [9_999_999]]
+                for t in live.values.shuffled(using: &rng).prefix(15) where t.count >= 3 {
+                    let s = Int(rng.next() % UInt64(t.count - 2))
+                    patterns.append(Array(t[s..<(s + 1 + Int(rng.next() % 3))]))
+                }
+                for p in patterns {
+                    var expected = Set<NgramOccurrence>()
+                    var next: [UInt32?: Int] = [:]
+                    var total = 0
+                    for (id, t) in live {
+                        total += t.count
+                        guard !p.isEmpty, p.count <= t.count else { continue }
+                        for i in 0...(t.count - p.count) where t[i..<(i + p.count)].elementsEqual(p) {
+                            expected.insert(NgramOccurrence(chunk: id, offset: i, length: p.count))
+                            next[i + p.count < t.count ? t[i + p.count] : nil, default: 0] += 1
+                        }
+                    }
+                    #expect(index.count(tokens: p) == (p.isEmpty ? total : expected.count), "count \(p)")
+                    if p.isEmpty { continue }
+                    #expect(Set(index.locate(tokens: p, limit: .max)) == expected, "locate \(p)")
+                    var got: [UInt32?: Int] = [:]
+                    for n in index.next(tokens: p) { got[n.token] = n.count }
+                    #expect(got == next, "next \(p)")
+                }
+                #expect(try db.check().isClean)
+            }
+            try c.insert((0..<20).map { doc($0) })
+            try compare()                                        // all pending
+            try c.buildNgramSegment()
+            #expect(try c.loadTokenNgramIndex().pendingCount == 0)
+            try compare()
+            try c.upsert((0..<6).map { doc($0, 1) })             // replaced: dead in the segment, new ones pending
+            #expect(try c.delete(["d10", "d11"]) == 2)
+            try compare()
+            try c.buildNgramSegment()
+            #expect(try c.loadTokenNgramIndex().segmentCount == 2)
+            try compare()
+            try c.compactNgramIndex()
+            #expect(try c.loadTokenNgramIndex().segmentCount == 1)
+            try compare()
+            // The same tokens again change nothing; other tokens replace the document.
+            let again = try c.upsert([doc(30)])
+            #expect(again.inserted == 1)
+            // A collection without a token index says so.
+            let plain = try db.createCollection("plain")
+            #expect(throws: RAGDBError.self) { try plain.loadTokenNgramIndex() }
+        }
+    }
 }

@@ -154,7 +154,8 @@ def main(path, kv=False):
         if kv:
             for c in caches: print(json.dumps(c, sort_keys=True))
             return
-        t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in TABLES + ("vectors", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending") if n in names}
+        t = {n: env.open_db(n.encode(), txn=txn, create=False) for n in TABLES + ("vectors", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending",
+                                                                                "chunk_tokens", "ngram_token_segments", "ngram_token_dead", "ngram_token_pending") if n in names}
         nc, ncol = txn.get(b"next_chunk_id", db=meta), txn.get(b"next_collection_id", db=meta)
         if nc is None or len(nc) != 8 or ncol is None or len(ncol) != 4: raise Bad("bad meta id records")
         next_chunk, next_collection = struct.unpack("<Q", nc)[0], struct.unpack("<I", ncol)[0]
@@ -243,14 +244,23 @@ def main(path, kv=False):
                     if txn.get(ck, db=t["vectors"]) is None: raise Bad(f"dense code of chunk {chunk} without a vector")
                     entries["dense_codes"] += 1
                 entries["dense_models"] += 1
-            dead = {struct.unpack(">Q", k[4:])[0] for k, _ in scan(txn, t["ngram_dead"], prefix)}
+            tokens = {}                                          # Format.md §"chunk_tokens"
+            for k, v in scan(txn, t["chunk_tokens"], prefix):
+                chunk, r = struct.unpack(">Q", k[4:])[0], Reader(unframe(v, "chunk tokens"), "chunk tokens")
+                m = r.u("<I")
+                if 4 * m != len(r.b) - 4: raise Bad(f"tokens of chunk {chunk}: {m} ids in {len(r.b)} bytes")
+                tokens[chunk] = list(struct.unpack(f"<{m}I", r.take(4 * m))); r.end()
+                if chunk not in seen: raise Bad(f"tokens of chunk {chunk}, which does not exist")
+                entries["chunk_tokens"] += 1
             norm = (info["settings"].get("ngram_index") or {}).get("normalization")
-            for k, v in scan(txn, t["ngram_segments"], prefix):  # Format.md §"ngram_segments"
+            for seg_table, dead_table, alphabet in (("ngram_segments", "ngram_dead", 0), ("ngram_token_segments", "ngram_token_dead", 1)):
+              dead = {struct.unpack(">Q", k[4:])[0] for k, _ in scan(txn, t[dead_table], prefix)}
+              for k, v in scan(txn, t[seg_table], prefix):   # Format.md §"ngram_segments", §"ngram_token_segments"
                 r = Reader(unframe(v, "n-gram segment"), "n-gram segment")
-                layout, _, _, rate, n, c, sigma, bits = (r.u(f) for f in ("<B", "<B", "<H", "<I", "<Q", "<I", "<I", "<Q"))
-                if layout != 2 or rate < 1 or not 3 <= sigma <= 258 or c < 1 or bits < n:
+                layout, kind, _, rate, n, c, sigma, bits = (r.u(f) for f in ("<B", "<B", "<H", "<I", "<Q", "<I", "<I", "<Q"))
+                if layout != 2 or kind != alphabet or rate < 1 or not 2 <= sigma <= (258 if kind == 0 else 2 ** 24 + 2) or c < 1 or bits < n:
                     raise Bad(f"n-gram segment of collection {name!r}: bad header")
-                byte_of = r.take(sigma)
+                value_of = r.take(sigma) if kind == 0 else struct.unpack(f"<{sigma}I", r.take(4 * sigma))
                 C = struct.unpack(f"<{sigma + 1}Q", r.take(8 * (sigma + 1)))
                 if C[0] != 0 or C[sigma] != n: raise Bad("n-gram segment: C does not run from 0 to n")
                 ids = struct.unpack(f"<{c}Q", r.take(8 * c))
@@ -278,11 +288,14 @@ def main(path, kv=False):
                         node = child
                 for j, chunk in enumerate(ids):                 # each live chunk's text, by LF walks
                     if chunk in dead: continue
-                    row, out = sep_rows[j + 1] if j + 1 < c else 0, bytearray()
+                    row, out = sep_rows[j + 1] if j + 1 < c else 0, []
                     for _ in range((begin[j + 1] if j + 1 < c else n - 1) - begin[j] - 1):
-                        row, s = lf(row); out.append(byte_of[s])
+                        row, s = lf(row); out.append(value_of[s])
                     text = texts.get(chunk)
                     if text is None: raise Bad(f"n-gram segment holds chunk {chunk}, which is neither live nor dead")
+                    if kind == 1:                               # token ids: the chunk's stored tokens
+                        if out != tokens.get(chunk, []): raise Bad(f"token segment: chunk {chunk}'s tokens do not read back")
+                        continue
                     if norm == "lowercase":                     # Format.md §"ngram_segments": normalised text
                         text = "".join(ch.lower() if len(ch.lower().encode()) == len(ch.encode()) else ch for ch in text)
                     elif norm == "fold":
@@ -296,8 +309,8 @@ def main(path, kv=False):
                         row, _ = lf(row); steps += 1
                         if row % rate == 0: break
                     if (samples[row // rate] + steps) % n != samples[i]: raise Bad("n-gram segment: SA samples disagree with the BWT")
-                entries["ngram_segments"] += 1
-            for table in ("ngram_dead", "ngram_pending"):       # Format.md §"ngram_dead", §"ngram_pending"
+                entries[seg_table] += 1
+            for table in ("ngram_dead", "ngram_pending", "ngram_token_dead", "ngram_token_pending"):  # Format.md 5.14, 5.15, 5.24
                 for k, v in scan(txn, t[table], prefix):
                     if len(k) != 12 or len(v) != 0: raise Bad(f"{table} record of {len(k)}/{len(v)} bytes")
                     entries[table] += 1

@@ -457,6 +457,8 @@ public struct Collection: Sendable {
         public var chunks: [Chunk]
         /// Per chunk, its dense vectors by space name (empty unless chunks were asked for).
         public var vectors: [[String: [Float]]]
+        /// Per chunk, its token ids when it has them (empty unless chunks were asked for).
+        public var tokens: [[UInt32]?] = []
         /// Its stored text, or `nil` when the collection does not keep sources.
         public var source: String?
     }
@@ -470,6 +472,7 @@ public struct Collection: Sendable {
     public func forEachDocument(withChunks: Bool, _ body: (Export) throws -> Bool) throws(RAGDBError) {
         let store = database.chunkStore
         let vectors = database.vectorStore
+        let tokens = database.chunkTokens
         let collection = id
         let names = settings.spaces.map(\.name)
         let spaces = storedSpaces
@@ -488,6 +491,7 @@ public struct Collection: Sendable {
                                 v[name] = try vectors.vector(collection: collection.rawValue, space: space, chunk: cid.rawValue, txn)
                             }
                             item.vectors.append(v)
+                            item.tokens.append(try tokens.tokens(chunk: cid.rawValue, collection: collection.rawValue, txn))
                         }
                     }
                     item.source = doc.sourceAvailable ? try store.source(of: doc.id, in: collection, txn) : nil

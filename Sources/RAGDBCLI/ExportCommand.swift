@@ -10,7 +10,8 @@ struct ExportCommand: ParsableCommand {
         discussion: """
             One line per document in id order: {"id", "title", "text", "metadata"} and, with \
             --chunks, "chunks": [{"text", "span": [start, end], "token_count", "metadata", \
-            "dense"}] where "dense" holds the chunk's vectors by space. Importing the output \
+            "dense", "tokens"}] where "dense" holds the chunk's vectors by space and "tokens" \
+            the token ids it was imported with. Importing the output \
             again (into a collection with the same spaces) reproduces the same documents, \
             chunks and vectors.
 
@@ -54,6 +55,7 @@ struct ExportCommand: ParsableCommand {
                     if i < item.vectors.count, !item.vectors[i].isEmpty {
                         o["dense"] = .object(item.vectors[i].mapValues { .array($0.map { .double(Double($0)) }) })
                     }
+                    if i < item.tokens.count, let t = item.tokens[i] { o["tokens"] = .array(t.map { .int(Int64($0)) }) }
                     return .object(o)
                 })
             }

@@ -104,6 +104,9 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .long, help: "Create the collection with an n-gram FM-index of chunk text, normalised with none, lowercase (case, where UTF-8 lengths agree) or fold (case and diacritics) ('ragdb ngram'); the import ends by indexing what it wrote.")
     var ngramIndex: String?
 
+    @Flag(name: .long, help: "With --ngram-index: also index the token ids given per chunk ('tokens' in the JSONL) for 'ragdb ngram ... --tokens'.")
+    var ngramTokens = false
+
     @Option(name: .long, help: "full (every batch flushed, the default), meta (the meta page is not flushed: a crash may lose the last batch, never corrupts) or none (one sync at the end; a killed process loses nothing, an OS crash during the import may: rerun it).")
     var durability = "full"
 
@@ -131,6 +134,7 @@ struct ImportCommand: ParsableCommand {
         if let s = chunkSize, s < 1 { throw ValidationError("--chunk-size must be at least 1") }
         if let o = chunkOverlap, o < 0 || o >= (chunkSize ?? 128) { throw ValidationError("--chunk-overlap must be at least 0 and below the chunk size") }
         if let n = ngramIndex, !NgramSettings.normalizations.contains(n) { throw ValidationError("--ngram-index must be none, lowercase or fold, not '\(n)'") }
+        if ngramTokens && ngramIndex == nil { throw ValidationError("--ngram-tokens needs --ngram-index") }
     }
 
     func run() throws {
@@ -149,7 +153,7 @@ struct ImportCommand: ParsableCommand {
         default: throw ValidationError("--durability must be full, meta or none, not '\(durability)'")
         }
         options.newCollectionSettings.textIndex = !noTextIndex
-        if let ngramIndex { options.newCollectionSettings.ngramIndex = NgramSettings(normalization: ngramIndex) }
+        if let ngramIndex { options.newCollectionSettings.ngramIndex = NgramSettings(normalization: ngramIndex, tokens: ngramTokens) }
         if let titleWeight { options.newCollectionSettings.titleWeight = titleWeight == 0 ? nil : titleWeight }
         if noTextIndex { options.newCollectionSettings.titleWeight = nil }
         options.newCollectionSettings.sparseSpaces = sparseSpace.map { SparseSpace(name: $0) }

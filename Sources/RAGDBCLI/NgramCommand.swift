@@ -16,6 +16,10 @@ struct NgramCommand: ParsableCommand {
               ragdb ngram locate my.ragdb --collection docs " b-tree" --limit 5
               ragdb ngram next my.ragdb --collection docs " memory m" --k 5
               ragdb ngram search my.ragdb --collection docs "how are pages freed" --k 5
+
+            With --tokens, the pattern is a comma-separated list of token ids and the \
+            collection's token-id index answers (created by `ragdb import --ngram-tokens`):
+              ragdb ngram next my.ragdb --collection docs --tokens "464,3290" --k 5
             """,
         subcommands: [Count.self, Locate.self, Next.self, Search.self])
 
@@ -29,9 +33,28 @@ struct NgramCommand: ParsableCommand {
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
+        @Flag(name: .long, help: "The pattern is token ids, comma-separated (\"464,3290\"); search the token-id index.")
+        var tokens = false
+
         func index() throws -> (Collection, NgramIndex) {
             let c = try openExisting(database).collection(collection)
             return (c, try c.loadNgramIndex())
+        }
+
+        func tokenIndex() throws -> TokenNgramIndex {
+            try openExisting(database).collection(collection).loadTokenNgramIndex()
+        }
+    }
+
+    /// "464, 3290" → token ids; the empty string is the empty pattern.
+    static func tokenIDs(_ text: String) throws -> [UInt32] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        if parts == [""] { return [] }
+        return try parts.map { part in
+            guard let id = UInt32(part) else {
+                throw ValidationError("--tokens: \"\(part)\" is not a token id (an integer from 0 to 4294967295)")
+            }
+            return id
         }
     }
 
@@ -43,11 +66,21 @@ struct NgramCommand: ParsableCommand {
         @Argument(help: "The pattern.") var pattern: String
         @Option(name: .long, help: "Count distinct chunks only up to this many occurrences (each is located).") var chunkLimit = 1_000_000
 
+        func validate() throws { if target.tokens { _ = try NgramCommand.tokenIDs(pattern) } }
+
         func run() throws {
-            let (_, index) = try target.index()
-            let p = index.normalized(pattern)
-            let occurrences = index.count(bytes: p)
-            let chunks = index.chunkCount(bytes: p, limit: chunkLimit)
+            let occurrences: Int, chunks: Int?
+            if target.tokens {
+                let index = try target.tokenIndex()
+                let p = try NgramCommand.tokenIDs(pattern)
+                occurrences = index.count(tokens: p)
+                chunks = occurrences <= chunkLimit ? Set(index.locate(tokens: p, limit: chunkLimit).map(\.chunk)).count : nil
+            } else {
+                let (_, index) = try target.index()
+                let p = index.normalized(pattern)
+                occurrences = index.count(bytes: p)
+                chunks = index.chunkCount(bytes: p, limit: chunkLimit)
+            }
             if target.json {
                 struct Out: Encodable { var occurrences: Int; var chunks: Int? }
                 try Output.json(Out(occurrences: occurrences, chunks: chunks))
@@ -63,17 +96,28 @@ struct NgramCommand: ParsableCommand {
         @Argument(help: "The pattern.") var pattern: String
         @Option(name: .long, help: "At most this many occurrences.") var limit = 10
 
+        func validate() throws { if target.tokens { _ = try NgramCommand.tokenIDs(pattern) } }
+
         func run() throws {
-            let (_, index) = try target.index()
-            let found = index.locate(bytes: index.normalized(pattern), limit: limit)
             struct Hit: Encodable { var chunk: UInt64; var doc: String; var offset: Int; var length: Int }
-            let hits = found.map { Hit(chunk: $0.chunk, doc: index.documentID(of: ChunkIdentifier(rawValue: $0.chunk)) ?? "", offset: $0.offset, length: $0.length) }
+            let hits: [Hit]
+            if target.tokens {
+                let index = try target.tokenIndex()
+                hits = index.locate(tokens: try NgramCommand.tokenIDs(pattern), limit: limit).map {
+                    Hit(chunk: $0.chunk, doc: index.documentID(of: ChunkIdentifier(rawValue: $0.chunk)) ?? "", offset: $0.offset, length: $0.length)
+                }
+            } else {
+                let (_, index) = try target.index()
+                hits = index.locate(bytes: index.normalized(pattern), limit: limit).map {
+                    Hit(chunk: $0.chunk, doc: index.documentID(of: ChunkIdentifier(rawValue: $0.chunk)) ?? "", offset: $0.offset, length: $0.length)
+                }
+            }
             if target.json {
                 struct Out: Encodable { var occurrences: [Hit] }
                 try Output.json(Out(occurrences: hits))
             } else {
                 if hits.isEmpty { Output.line("no occurrences") }
-                for h in hits { Output.line("\(h.doc) (chunk \(h.chunk)) at byte \(h.offset)") }
+                for h in hits { Output.line("\(h.doc) (chunk \(h.chunk)) at \(target.tokens ? "token" : "byte") \(h.offset)") }
             }
         }
     }
@@ -84,7 +128,21 @@ struct NgramCommand: ParsableCommand {
         @Argument(help: "The prefix (may be empty).") var prefix: String
         @Option(name: .long, help: "At most this many continuations.") var k = 10
 
+        func validate() throws { if target.tokens { _ = try NgramCommand.tokenIDs(prefix) } }
+
         func run() throws {
+            if target.tokens {
+                let next = try target.tokenIndex().next(tokens: try NgramCommand.tokenIDs(prefix), k: k)
+                struct Item: Encodable { var token: UInt32?; var count: Int }
+                let items = next.map { Item(token: $0.token, count: $0.count) }
+                if target.json {
+                    struct Out: Encodable { var continuations: [Item] }
+                    try Output.json(Out(continuations: items))
+                } else {
+                    for i in items { Output.line("\(i.token.map(String.init) ?? "END")\t\(i.count)") }
+                }
+                return
+            }
             let (_, index) = try target.index()
             let next = index.next(bytes: index.normalized(prefix), k: k)
             struct Item: Encodable { var byte: Int?; var text: String?; var count: Int }
@@ -109,6 +167,10 @@ struct NgramCommand: ParsableCommand {
         @Argument(help: "The query text (or - with --ngrams).") var query: String
         @Option(name: .long, help: "A JSONL file of n-grams {\"ngram\", \"log_prob\"?}.") var ngrams: String?
         @Option(name: .long, help: "How many chunks.") var k = 10
+
+        func validate() throws {
+            if target.tokens { throw ValidationError("--tokens: search scores text n-grams; count, locate and next take token ids") }
+        }
 
         func run() throws {
             let (c, index) = try target.index()

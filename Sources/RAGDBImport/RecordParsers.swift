@@ -60,6 +60,7 @@ enum JSONLParser {
                                        metadata: try metadataFrom(c["metadata"], field: "chunks[\(i)].metadata", fail),
                                        vectors: try denseFrom(c["dense"], field: "chunks[\(i)].dense", fail))
                 chunk.sparse = try sparseFrom(c["sparse"], field: "chunks[\(i)].sparse", fail)
+                chunk.tokens = try tokensFrom(c["tokens"], field: "chunks[\(i)].tokens", fail)
                 list.append(chunk)
             }
             chunks = list
@@ -75,7 +76,25 @@ enum JSONLParser {
         var document = DocumentInput(id: id, title: title, text: text, metadata: metadata, chunks: chunks,
                                      vectors: try denseFrom(obj["dense"], field: "dense", fail))
         document.sparse = try sparseFrom(obj["sparse"], field: "sparse", fail)
+        document.tokens = try tokensFrom(obj["tokens"], field: "tokens", fail)
         return document
+    }
+
+    /// `[ids]` → token ids: integers in 0 ..< 2³².
+    static func tokensFrom(
+        _ value: JSONValue?, field: String, _ fail: (ImportError.Code, String?, String) -> ImportError
+    ) throws(ImportError) -> [UInt32]? {
+        guard let value, value != .null else { return nil }
+        guard case .array(let items) = value else { throw fail(.badField, field, "expected an array of token ids, found \(value.kind)") }
+        var out: [UInt32] = []
+        out.reserveCapacity(items.count)
+        for (i, item) in items.enumerated() {
+            guard case .int(let n) = item, n >= 0, n <= Int64(UInt32.max) else {
+                throw fail(.badField, field, "element \(i) is not a token id (an integer from 0 to 4294967295)")
+            }
+            out.append(UInt32(n))
+        }
+        return out
     }
 
     /// `{"space": {"term": weight}}` → sparse vectors by space name; weights must be finite

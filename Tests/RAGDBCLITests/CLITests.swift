@@ -372,6 +372,12 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             try Data("{\"id\": \"f0\", \"text\": \"Crème Brûlée à la İzmir, naïve façade\"}\n{\"id\": \"f1\", \"text\": \"Ångström ÉCOLE déjà vu\"}\n".utf8)
                 .write(to: URL(fileURLWithPath: dir + "/fold.jsonl"))
             #expect(try runRAGDB(["import", db, "--collection", "folded", "--chunk-size", "3", "--chunk-overlap", "0", "--ngram-index", "fold", dir + "/fold.jsonl"]).status == 0)
+            // Token ids and their index, with a replaced document (dead chunks in a token segment).
+            try Data("{\"id\": \"t0\", \"text\": \"ab\", \"chunks\": [{\"text\": \"a\", \"tokens\": [5, 70000, 5]}, {\"text\": \"b\"}]}\n{\"id\": \"t1\", \"text\": \"c\", \"tokens\": [70000, 9]}\n".utf8)
+                .write(to: URL(fileURLWithPath: dir + "/tok.jsonl"))
+            #expect(try runRAGDB(["import", db, "--collection", "tok", "--chunker", "none", "--ngram-index", "none", "--ngram-tokens", dir + "/tok.jsonl"]).status == 0)
+            try Data("{\"id\": \"t1\", \"text\": \"c\", \"tokens\": [70000, 8]}\n".utf8).write(to: URL(fileURLWithPath: dir + "/tok2.jsonl"))
+            #expect(try runRAGDB(["import", db, "--collection", "tok", "--chunker", "none", dir + "/tok2.jsonl"]).status == 0)
             try writeNpy((0..<3).map { r in (0..<4).map { Float(r * 4 + $0) } }, to: dir + "/v.npy", half: true)
             try Data("{\"id\": \"v0\", \"text\": \"a\"}\n{\"id\": \"v1\", \"text\": \"b\"}\n{\"id\": \"v2\", \"text\": \"c\"}\n".utf8)
                 .write(to: URL(fileURLWithPath: dir + "/v.jsonl"))
@@ -486,6 +492,54 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 }
 
 @Suite struct NgramCLITests {
+    @Test("token ids: imported per chunk or per document, ngram count/locate/next --tokens, exported and re-imported unchanged, bad ids named")
+    func tokens() throws {
+        try withTemporaryDirectory { dir in
+            let db = dir + "/db"
+            let lines = [
+                #"{"id": "a", "text": "one two", "chunks": [{"text": "one", "tokens": [464, 3290, 11]}, {"text": "two", "tokens": [464, 3290, 464]}]}"#,
+                #"{"id": "b", "text": "three", "tokens": [7, 464, 3290, 11]}"#,
+                #"{"id": "c", "text": "no tokens"}"#,
+            ]
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            let imported = try runRAGDB(["import", db, "--collection", "c", "--chunker", "none", "--ngram-index", "lowercase", "--ngram-tokens", dir + "/in.jsonl"])
+            #expect(imported.status == 0, "\(imported.stderr)")
+            func json(_ args: [String]) throws -> [String: Any] {
+                let r = try runRAGDB(args + ["--json"])
+                #expect(r.status == 0, "\(r.stderr)")
+                return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            }
+            let count = try json(["ngram", "count", db, "--collection", "c", "--tokens", "464,3290"])
+            #expect(count["occurrences"] as? Int == 3 && count["chunks"] as? Int == 3)
+            let next = try #require(try json(["ngram", "next", db, "--collection", "c", "--tokens", "464, 3290"])["continuations"] as? [[String: Any]])
+            #expect(next.map { $0["token"] as? Int } == [11, 464] && next.map { $0["count"] as? Int } == [2, 1])
+            let located = try #require(try json(["ngram", "locate", db, "--collection", "c", "--tokens", "3290,11"])["occurrences"] as? [[String: Any]])
+            #expect(Set(located.map { "\($0["doc"] as? String ?? "")@\($0["offset"] as? Int ?? -1)" }) == ["a@1", "b@2"])
+            let all = try json(["ngram", "count", db, "--collection", "c", "--tokens", ""])
+            #expect(all["occurrences"] as? Int == 10)
+            #expect(try runRAGDB(["check", db]).status == 0)
+            // Export with chunks carries the tokens; importing it again changes nothing.
+            let exported = try runRAGDB(["export", db, "--collection", "c", "--chunks"])
+            #expect(exported.status == 0 && exported.stdout.contains("\"tokens\":[464,3290,11]"), "\(exported.stdout)")
+            try Data(exported.stdout.utf8).write(to: URL(fileURLWithPath: dir + "/out.jsonl"))
+            let again = try json(["import", db, "--collection", "c", dir + "/out.jsonl"])
+            #expect(again["unchanged"] as? Int == 3, "\(again)")
+            // Changed tokens make a changed document.
+            try Data(#"{"id": "b", "text": "three", "tokens": [7, 464, 3290, 12]}"#.utf8).write(to: URL(fileURLWithPath: dir + "/b.jsonl"))
+            #expect(try json(["import", db, "--collection", "c", "--chunker", "none", dir + "/b.jsonl"])["replaced"] as? Int == 1)
+            #expect(try json(["ngram", "count", db, "--collection", "c", "--tokens", "3290,11"])["occurrences"] as? Int == 1)
+            // Bad input: the file, line and field are named, nothing is written.
+            try Data("{\"id\": \"x\", \"text\": \"t\"}\n{\"id\": \"y\", \"text\": \"t\", \"tokens\": [1, -2]}\n".utf8).write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
+            let bad = try runRAGDB(["import", db, "--collection", "c", "--chunker", "none", dir + "/bad.jsonl"])
+            #expect(bad.status != 0 && bad.stderr.contains("bad.jsonl:2") && bad.stderr.contains("tokens"), "\(bad.stderr)")
+            #expect(try json(["ngram", "count", db, "--collection", "c", "--tokens", ""])["occurrences"] as? Int == 10)
+            let usage = try runRAGDB(["ngram", "next", db, "--collection", "c", "--tokens", "1,x"])
+            #expect(usage.status == 64 && usage.stderr.contains("not a token id"), "\(usage.stderr)")
+            let plain = try runRAGDB(["ngram", "count", db, "--collection", "missing", "--tokens", "1"])
+            #expect(plain.status == 66)
+        }
+    }
+
     @Test("ngram count, locate, next and search, stats and compact, with stable JSON")
     func ngram() throws {
         try withTemporaryDirectory { dir in

@@ -46,7 +46,8 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             #expect(colls.count == 1 && colls[0]["name"] as? String == "docs" && colls[0]["documents"] as? Int == 50 && colls[0]["chunks"] as? Int == 50)
             let tables = try #require(stats["tables"] as? [[String: Any]]).compactMap { $0["name"] as? String }
             #expect(Set(tables) == ["main", "meta", "collections", "documents", "chunks", "sources", "collection_counters", "vectors", "sparse_terms", "sparse_postings", "sparse_stats", "dense_models", "dense_codes", "ngram_segments", "ngram_dead", "ngram_pending", "sparse_vectors",
-                                 "kv_profiles", "kv_entries", "kv_segments", "kv_stats", "metadata_index", "metadata_stats"])
+                                 "kv_profiles", "kv_entries", "kv_segments", "kv_stats", "metadata_index", "metadata_stats",
+                                 "chunk_tokens", "ngram_token_segments", "ngram_token_dead", "ngram_token_pending"])
 
             r = try runRAGDB(["collections", db, "--json"])
             #expect(r.stdout.contains(#""name":"docs""#))

@@ -267,6 +267,7 @@ def main(path, kv=False):
                 begin = struct.unpack(f"<{c}I", r.take(4 * c))
                 sep_rows = struct.unpack(f"<{c}I", r.take(4 * c))
                 nodes = [struct.unpack("<QQii", r.take(24)) for _ in range(sigma - 1)]
+                r.take((64 - (32 + r.o) % 64) % 64)             # zero padding: lines 32 bytes past a 64-byte boundary
                 lines = r.take(64 * (bits // 448 + 1))         # the tree's bitvector: 64-byte lines
                 samples = struct.unpack(f"<{(n + rate - 1) // rate}I", r.take(4 * ((n + rate - 1) // rate))); r.end()
 

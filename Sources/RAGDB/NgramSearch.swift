@@ -76,6 +76,9 @@ public final class NgramIndex: Sendable {
 
     /// Segments.
     public var segmentCount: Int { segments.count }
+    /// Segments whose bitvector is read in place from the map (`Collection.withNgramIndex`);
+    /// small segments, stored unaligned inside LMDB pages, are copied.
+    public var inPlaceSegmentCount: Int { segments.filter(\.isReadInPlace).count }
     /// Chunks not yet in a segment (scanned directly).
     public var pendingCount: Int { pending.count }
     /// The external id of the document of `chunk`.
@@ -196,23 +199,42 @@ extension Collection {
     /// - Complexity: decodes every segment, masks dead chunks (an LF walk each), and reads and
     ///   normalises the pending chunks, in one read transaction.
     public func loadNgramIndex() throws(RAGDBError) -> NgramIndex {
+        try rethrowingAsRAGDB { try database.env.read { txn in try ngramIndex(txn, inPlace: false) } }
+    }
+
+    /// Runs `body` with the n-gram index read in place: each segment's bitvector and samples
+    /// (nearly all of it) stay in the memory map, zero-copy, and only the small tables are
+    /// decoded. The index is valid only inside `body`; use `loadNgramIndex()` for one that
+    /// outlives the call.
+    ///
+    /// - Complexity: one read transaction held for `body`; per segment, a checksum pass and a
+    ///   validation pass over its bitvector, no copy.
+    /// - Throws: `RAGDBError` for the index itself; whatever `body` throws, unchanged.
+    public func withNgramIndex<R>(_ body: (NgramIndex) throws -> R) throws -> R {
+        var result: Result<R, any Error>?
+        try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                let index = try ngramIndex(txn, inPlace: true)
+                result = Result { try body(index) }
+            }
+        }
+        return try result!.get()
+    }
+
+    private func ngramIndex(_ txn: borrowing ReadTransaction, inPlace: Bool) throws -> NgramIndex {
         let settings = try requireNgram()
         let store = database.ngramStore, chunks = database.chunkStore
         let collection = id
-        return try rethrowingAsRAGDB {
-            try database.env.read { txn in
-                let segments = try store.load(collection: collection.rawValue, txn)
-                var pending: [(id: UInt64, bytes: [UInt8])] = []
-                for c in try store.pendingChunks(collection: collection.rawValue, txn) {
-                    guard let chunk = try chunks.chunk(ChunkID(rawValue: c), in: collection, txn) else {
-                        throw RAGDBError(.corrupt, "n-gram index lists pending chunk \(c), which does not exist")
-                    }
-                    pending.append((c, settings.normalize(chunk.text)))
-                }
-                return NgramIndex(settings: settings, segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn),
-                                  sourceText: sourceTextLookup)
+        let segments = try store.load(collection: collection.rawValue, txn, inPlace: inPlace)
+        var pending: [(id: UInt64, bytes: [UInt8])] = []
+        for c in try store.pendingChunks(collection: collection.rawValue, txn) {
+            guard let chunk = try chunks.chunk(ChunkID(rawValue: c), in: collection, txn) else {
+                throw RAGDBError(.corrupt, "n-gram index lists pending chunk \(c), which does not exist")
             }
+            pending.append((c, settings.normalize(chunk.text)))
         }
+        return NgramIndex(settings: settings, segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn),
+                          sourceText: sourceTextLookup)
     }
 
     /// Builds FM-index segments from the pending chunks (those written since the last

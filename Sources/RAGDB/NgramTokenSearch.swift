@@ -109,19 +109,34 @@ extension Collection {
     /// - Complexity: decodes every token segment, masks dead chunks (an LF walk each), and
     ///   reads the pending chunks' tokens, in one read transaction.
     public func loadTokenNgramIndex() throws(RAGDBError) -> TokenNgramIndex {
+        try rethrowingAsRAGDB { try database.env.read { txn in try tokenNgramIndex(txn, inPlace: false) } }
+    }
+
+    /// Runs `body` with the token-id index read in place (zero-copy, as `withNgramIndex`);
+    /// the index is valid only inside `body`.
+    ///
+    /// - Throws: `RAGDBError` for the index itself; whatever `body` throws, unchanged.
+    public func withTokenNgramIndex<R>(_ body: (TokenNgramIndex) throws -> R) throws -> R {
+        var result: Result<R, any Error>?
+        try rethrowingAsRAGDB {
+            try database.env.read { txn in
+                let index = try tokenNgramIndex(txn, inPlace: true)
+                result = Result { try body(index) }
+            }
+        }
+        return try result!.get()
+    }
+
+    private func tokenNgramIndex(_ txn: borrowing ReadTransaction, inPlace: Bool) throws -> TokenNgramIndex {
         try requireTokenIndex()
         let store = database.ngramTokenStore, tokens = database.chunkTokens, chunks = database.chunkStore
         let collection = id
-        return try rethrowingAsRAGDB {
-            try database.env.read { txn in
-                let segments = try store.load(collection: collection.rawValue, txn)
-                var pending: [(id: UInt64, tokens: [UInt32])] = []
-                for c in try store.pendingChunks(collection: collection.rawValue, txn) {
-                    pending.append((c, try tokens.tokens(chunk: c, collection: collection.rawValue, txn) ?? []))
-                }
-                return TokenNgramIndex(segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn))
-            }
+        let segments = try store.load(collection: collection.rawValue, txn, inPlace: inPlace)
+        var pending: [(id: UInt64, tokens: [UInt32])] = []
+        for c in try store.pendingChunks(collection: collection.rawValue, txn) {
+            pending.append((c, try tokens.tokens(chunk: c, collection: collection.rawValue, txn) ?? []))
         }
+        return TokenNgramIndex(segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn))
     }
 
     /// Builds token-id segments from the pending chunks, each over at most `maxSegmentTokens`

@@ -36,13 +36,15 @@ struct NgramCommand: ParsableCommand {
         @Flag(name: .long, help: "The pattern is token ids, comma-separated (\"464,3290\"); search the token-id index.")
         var tokens = false
 
-        func index() throws -> (Collection, NgramIndex) {
+        /// Runs `body` with the collection's n-gram index read in place (zero-copy).
+        func withIndex<R>(_ body: (Collection, NgramIndex) throws -> R) throws -> R {
             let c = try openExisting(database).collection(collection)
-            return (c, try c.loadNgramIndex())
+            return try c.withNgramIndex { try body(c, $0) }
         }
 
-        func tokenIndex() throws -> TokenNgramIndex {
-            try openExisting(database).collection(collection).loadTokenNgramIndex()
+        /// Runs `body` with the collection's token-id index read in place.
+        func withTokenIndex<R>(_ body: (TokenNgramIndex) throws -> R) throws -> R {
+            try openExisting(database).collection(collection).withTokenNgramIndex(body)
         }
     }
 
@@ -70,16 +72,18 @@ struct NgramCommand: ParsableCommand {
 
         func run() throws {
             let occurrences: Int, chunks: Int?
+            let p = target.tokens ? try NgramCommand.tokenIDs(pattern) : []
+            let limit = chunkLimit
             if target.tokens {
-                let index = try target.tokenIndex()
-                let p = try NgramCommand.tokenIDs(pattern)
-                occurrences = index.count(tokens: p)
-                chunks = occurrences <= chunkLimit ? Set(index.locate(tokens: p, limit: chunkLimit).map(\.chunk)).count : nil
+                (occurrences, chunks) = try target.withTokenIndex { index in
+                    let n = index.count(tokens: p)
+                    return (n, n <= limit ? Set(index.locate(tokens: p, limit: limit).map(\.chunk)).count : nil)
+                }
             } else {
-                let (_, index) = try target.index()
-                let p = index.normalized(pattern)
-                occurrences = index.count(bytes: p)
-                chunks = index.chunkCount(bytes: p, limit: chunkLimit)
+                (occurrences, chunks) = try target.withIndex { _, index in
+                    let b = index.normalized(pattern)
+                    return (index.count(bytes: b), index.chunkCount(bytes: b, limit: limit))
+                }
             }
             if target.json {
                 struct Out: Encodable { var occurrences: Int; var chunks: Int? }
@@ -101,15 +105,19 @@ struct NgramCommand: ParsableCommand {
         func run() throws {
             struct Hit: Encodable { var chunk: UInt64; var doc: String; var offset: Int; var length: Int }
             let hits: [Hit]
+            let limit = limit
             if target.tokens {
-                let index = try target.tokenIndex()
-                hits = index.locate(tokens: try NgramCommand.tokenIDs(pattern), limit: limit).map {
-                    Hit(chunk: $0.chunk, doc: index.documentID(of: ChunkIdentifier(rawValue: $0.chunk)) ?? "", offset: $0.offset, length: $0.length)
+                let p = try NgramCommand.tokenIDs(pattern)
+                hits = try target.withTokenIndex { index in
+                    index.locate(tokens: p, limit: limit).map {
+                        Hit(chunk: $0.chunk, doc: index.documentID(of: ChunkIdentifier(rawValue: $0.chunk)) ?? "", offset: $0.offset, length: $0.length)
+                    }
                 }
             } else {
-                let (_, index) = try target.index()
-                hits = index.locate(bytes: index.normalized(pattern), limit: limit).map {
-                    Hit(chunk: $0.chunk, doc: index.documentID(of: ChunkIdentifier(rawValue: $0.chunk)) ?? "", offset: $0.offset, length: $0.length)
+                hits = try target.withIndex { _, index in
+                    index.locate(bytes: index.normalized(pattern), limit: limit).map {
+                        Hit(chunk: $0.chunk, doc: index.documentID(of: ChunkIdentifier(rawValue: $0.chunk)) ?? "", offset: $0.offset, length: $0.length)
+                    }
                 }
             }
             if target.json {
@@ -132,7 +140,8 @@ struct NgramCommand: ParsableCommand {
 
         func run() throws {
             if target.tokens {
-                let next = try target.tokenIndex().next(tokens: try NgramCommand.tokenIDs(prefix), k: k)
+                let p = try NgramCommand.tokenIDs(prefix), k = k
+                let next = try target.withTokenIndex { $0.next(tokens: p, k: k) }
                 struct Item: Encodable { var token: UInt32?; var count: Int }
                 let items = next.map { Item(token: $0.token, count: $0.count) }
                 if target.json {
@@ -143,8 +152,8 @@ struct NgramCommand: ParsableCommand {
                 }
                 return
             }
-            let (_, index) = try target.index()
-            let next = index.next(bytes: index.normalized(prefix), k: k)
+            let k = k
+            let next = try target.withIndex { _, index in index.next(bytes: index.normalized(prefix), k: k) }
             struct Item: Encodable { var byte: Int?; var text: String?; var count: Int }
             let items = next.map { n in Item(byte: n.byte.map(Int.init), text: n.byte.map { String(UnicodeScalar($0)) }, count: n.count) }
             if target.json {
@@ -173,7 +182,7 @@ struct NgramCommand: ParsableCommand {
         }
 
         func run() throws {
-            let (c, index) = try target.index()
+            let (hits, documents): ([NgramHit], [UInt64: String]) = try target.withIndex { c, index in
             let hits: [NgramHit]
             if let ngrams {
                 guard let data = FileManager.default.contents(atPath: ngrams) else {
@@ -190,10 +199,12 @@ struct NgramCommand: ParsableCommand {
             } else {
                 hits = try c.searchNgrams(text: query, in: index, k: k)
             }
+            return (hits, Dictionary(hits.map { ($0.chunk.rawValue, index.documentID(of: $0.chunk) ?? "") }, uniquingKeysWith: { a, _ in a }))
+            }
             struct Match: Encodable { var ngram: String; var frequency: Int; var weight: Double; var cover: Double; var contribution: Double }
             struct Hit: Encodable { var chunk: UInt64; var doc: String; var score: Double; var matches: [Match] }
             let out = hits.map { h in
-                Hit(chunk: h.chunk.rawValue, doc: index.documentID(of: h.chunk) ?? "", score: h.score,
+                Hit(chunk: h.chunk.rawValue, doc: documents[h.chunk.rawValue] ?? "", score: h.score,
                     matches: h.matches.map { Match(ngram: NgramCommand.show($0.ngram), frequency: $0.frequency, weight: $0.weight, cover: $0.cover, contribution: $0.contribution) })
             }
             if target.json {

@@ -40,8 +40,9 @@ public struct FMSegment: Sendable, Equatable {
     /// C[s] = symbols of R smaller than s; `alphabet + 1` entries.
     let c: [Int]
     let bwt: HuffmanWaveletTree
-    /// samples[i] = SA[i · rate]: the text position of every `rate`-th row.
-    let samples: [UInt32]
+    /// samples[i] = SA[i · rate]: the text position of every `rate`-th row. Owned, or read
+    /// in place from the map.
+    let samples: MappedArray<UInt32>
     /// Sampling rate in rows.
     public let rate: Int
     /// Rows of deleted chunks, sorted (suffixes that start inside them, their SEP included).
@@ -52,7 +53,7 @@ public struct FMSegment: Sendable, Equatable {
     let pairRanges: [UInt64]
 
     init(kind: Alphabet, length: Int, chunkIDs: [UInt64], beginnings: [UInt32], sepRows: [UInt32], values: [UInt32],
-         c: [Int], bwt: HuffmanWaveletTree, samples: [UInt32], rate: Int, dead: [UInt32]) {
+         c: [Int], bwt: HuffmanWaveletTree, samples: MappedArray<UInt32>, rate: Int, dead: [UInt32]) {
         self.kind = kind
         self.length = length
         self.chunkIDs = chunkIDs
@@ -85,6 +86,10 @@ public struct FMSegment: Sendable, Equatable {
         }
         pairRanges = table
     }
+
+    /// Whether the bitvector is read in place from the memory map (valid only while the read
+    /// transaction it was loaded in is open).
+    public var isReadInPlace: Bool { bwt.bits.lines.isMapped }
 
     /// Compact alphabet size (with terminator and SEP).
     var alphabet: Int { values.count }
@@ -129,7 +134,7 @@ public struct FMSegment: Sendable, Equatable {
             let l = Self.layoutBytes(consume chunks, symbolOfByte, total: total, alphabet: values.count, rate: rate)
             let tree = HuffmanWaveletTree(l.bwt, counts: (0..<values.count).map { l.c[$0 + 1] - l.c[$0] })
             return FMSegment(kind: .bytes, length: total, chunkIDs: ids, beginnings: l.beginnings, sepRows: l.sepRows, values: values,
-                             c: l.c, bwt: tree, samples: l.samples, rate: rate, dead: [])
+                             c: l.c, bwt: tree, samples: MappedArray(l.samples), rate: rate, dead: [])
         }
         // All 256 byte values occur: 258 symbols, the general path.
         let symbols = chunks.map { ch in ch.bytes.map { UInt32(values.firstIndex(of: UInt32($0))!) } }
@@ -188,7 +193,7 @@ public struct FMSegment: Sendable, Equatable {
         }
         let tree = HuffmanWaveletTree(bwt, counts: (0..<alphabet).map { c[$0 + 1] - c[$0] })
         return FMSegment(kind: kind, length: total, chunkIDs: ids, beginnings: beginnings, sepRows: sepRows, values: values,
-                         c: c, bwt: tree, samples: samples, rate: rate, dead: [])
+                         c: c, bwt: tree, samples: MappedArray(samples), rate: rate, dead: [])
     }
 
     /// The byte-alphabet layout (σ ≤ 256): R as bytes and the C layout pass (BWT as bytes).

@@ -1,4 +1,5 @@
 import CRAGDBKernels
+import RAGDBStorage
 
 /// A Huffman-shaped wavelet tree (Mäkinen and Navarro, 2005) over symbols `0..<alphabet`:
 /// each symbol's code is its root-to-leaf path (0 = left, 1 = right), Huffman-built from the
@@ -263,7 +264,7 @@ struct HuffmanWaveletTree: Sendable {
     }
 
     /// SA values of `rows`, from samples at every `rate`-th row (LF walks, eight at a time).
-    func locate(rows: [Int64], c: [Int], rate: Int, samples: [UInt32]) -> [Int64] {
+    func locate(rows: [Int64], c: [Int], rate: Int, samples: MappedArray<UInt32>) -> [Int64] {
         var out = [Int64](repeating: 0, count: rows.count)
         bits.lines.withUnsafeBufferPointer { lp in
             nodes.withUnsafeBufferPointer { np in

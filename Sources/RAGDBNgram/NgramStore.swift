@@ -122,10 +122,14 @@ public struct NgramStore: Sendable {
     /// - Complexity: decodes every segment (copying it into memory), then one LF walk over
     ///   each dead chunk.
     /// - Throws: `.corruptValue` for a damaged segment.
-    public func load(collection: UInt32, _ txn: borrowing some TransactionReading & ~Copyable) throws -> [FMSegment] {
+    ///
+    /// With `inPlace`, each segment's bitvector and samples are read in place from the map
+    /// (`FMSegment.deserialize(_:dead:inPlace:)`): the segments are then valid only while
+    /// `txn` is open.
+    public func load(collection: UInt32, _ txn: borrowing some TransactionReading & ~Copyable, inPlace: Bool = false) throws -> [FMSegment] {
         var loaded: [FMSegment] = []
         try txn.scan(segments, range: .prefix(Self.prefix(collection))) { _, value in
-            loaded.append(try FMSegment.deserialize(value, dead: []))
+            loaded.append(try FMSegment.deserialize(value, dead: [], inPlace: inPlace))
             return .next
         }
         try txn.scan(dead, range: .prefix(Self.prefix(collection))) { key, _ in

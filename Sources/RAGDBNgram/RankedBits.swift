@@ -1,4 +1,5 @@
 import CRAGDBKernels
+import RAGDBStorage
 
 /// A bitvector with constant-time rank, stored in 64-byte lines: the number of ones before
 /// the line, then 7 words (448 bits). A rank reads one cache line (the first layout, words and
@@ -8,8 +9,8 @@ struct RankedBits: Sendable, Equatable {
     /// Bits per line.
     static let lineBits = 448
     /// Lines of 8 words: ones before the line, then bits 448·k … 448·k + 447 (bit j of the line
-    /// is bit j % 64 of word 1 + j / 64).
-    var lines: [UInt64]
+    /// is bit j % 64 of word 1 + j / 64). Owned, or read in place from the map.
+    let lines: MappedArray<UInt64>
     /// Length in bits.
     let count: Int
 
@@ -34,10 +35,10 @@ struct RankedBits: Sendable, Equatable {
                 ones += UInt64(word.nonzeroBitCount)
             }
         }
-        self.lines = lines
+        self.lines = MappedArray(lines)
     }
 
-    init(lines: [UInt64], count: Int) {
+    init(lines: MappedArray<UInt64>, count: Int) {
         self.lines = lines
         self.count = count
     }
@@ -67,19 +68,21 @@ struct RankedBits: Sendable, Equatable {
     /// - Complexity: one pass over the words.
     func isConsistent() -> Bool {
         guard lines.count == Self.lineCount(count) * 8 else { return false }
-        var ones: UInt64 = 0
-        for k in 0..<(lines.count / 8) {
-            guard lines[k * 8] == ones else { return false }
-            for w in 1..<8 {
-                let word = lines[k * 8 + w]
-                let first = k * Self.lineBits + (w - 1) * 64
-                if first + 64 > count {
-                    let keep = max(0, count - first)
-                    if keep < 64 && word >> UInt64(keep) != 0 { return false }
+        return lines.withUnsafeBufferPointer { l in
+            var ones: UInt64 = 0
+            for k in 0..<(l.count / 8) {
+                guard l[k * 8] == ones else { return false }
+                for w in 1..<8 {
+                    let word = l[k * 8 + w]
+                    let first = k * Self.lineBits + (w - 1) * 64
+                    if first + 64 > count {
+                        let keep = max(0, count - first)
+                        if keep < 64 && word >> UInt64(keep) != 0 { return false }
+                    }
+                    ones &+= UInt64(word.nonzeroBitCount)
                 }
-                ones += UInt64(word.nonzeroBitCount)
             }
+            return true
         }
-        return true
     }
 }

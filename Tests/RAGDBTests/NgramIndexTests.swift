@@ -231,4 +231,90 @@ import Testing
             #expect(throws: RAGDBError.self) { try plain.loadTokenNgramIndex() }
         }
     }
+
+    @Test("an index read in place from the map answers exactly as one loaded into memory")
+    func inPlace() throws {
+        try withTemporaryDirectory { dir in
+            var settings = CollectionSettings()
+            settings.ngramIndex = NgramSettings(normalization: "lowercase")
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.createCollection("c", settings: settings)
+            var rng = SeededGenerator(seed: 23)
+            // Enough text that the segment lives in overflow pages (aligned, read in place).
+            try c.insert((0..<300).map { DocumentInput(id: "d\($0)", text: generatedText(words: 120, using: &rng)) })
+            try c.buildNgramSegment()
+            try c.upsert((0..<10).map { DocumentInput(id: "d\($0)", text: "replaced " + generatedText(words: 20, using: &rng)) })
+            let loaded = try c.loadNgramIndex()
+            #expect(loaded.inPlaceSegmentCount == 0)
+            let patterns = ["the", " index", "tree pa", "replaced", "e", "zzzz", " "]
+            try c.withNgramIndex { index in
+                #expect(index.segmentCount == 1 && index.inPlaceSegmentCount == 1)
+                for p in patterns {
+                    let b = index.normalized(p)
+                    #expect(index.count(bytes: b) == loaded.count(bytes: b), "count \(p)")
+                    #expect(Set(index.locate(bytes: b, limit: 500)) == Set(loaded.locate(bytes: b, limit: 500)), "locate \(p)")
+                    #expect(index.next(bytes: b) == loaded.next(bytes: b), "next \(p)")
+                }
+            }
+        }
+    }
+
+    /// ../shared/data/classic-dev/corpus.jsonl beside the checkout, when it is there.
+    static let classicCorpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/classic-dev/corpus.jsonl").path
+
+    @Test("the classic-dev corpus (Cranfield): count, locate and next equal a naive scan, in place and loaded",
+          .enabled(if: FileManager.default.fileExists(atPath: classicCorpus), "../shared/data/classic-dev is not beside the checkout"))
+    func developmentCorpus() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.classicCorpus))
+        var docs: [DocumentInput] = []
+        for line in data.split(separator: 0x0A) {
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
+            docs.append(DocumentInput(id: try #require(obj["id"] as? String), text: try #require(obj["text"] as? String)))
+        }
+        try withTemporaryDirectory { dir in
+            var settings = CollectionSettings()
+            settings.ngramIndex = NgramSettings(normalization: "lowercase")
+            settings.textIndex = false
+            let db = try Database.open(at: dir + "/db")
+            let c = try db.createCollection("cran", settings: settings)
+            try c.insert(docs)
+            try c.buildNgramSegment()
+            var texts: [(UInt64, Data)] = []
+            try c.forEachChunk { texts.append(($0.id.rawValue, Data(settings.ngramIndex!.normalize($0.text)))); return true }
+            var rng = SeededGenerator(seed: 41)
+            var patterns: [[UInt8]] = [Array(" the".utf8), Array("wing".utf8), Array(" boundary layer".utf8), Array("qqqq".utf8)]
+            while patterns.count < 60 {
+                let t = texts[Int(rng.next() % UInt64(texts.count))].1
+                guard t.count > 20 else { continue }
+                let len = 2 + Int(rng.next() % 14), start = Int(rng.next() % UInt64(t.count - len))
+                patterns.append(Array(t[(t.startIndex + start)..<(t.startIndex + start + len)]))
+            }
+            let loaded = try c.loadNgramIndex()
+            try c.withNgramIndex { mapped in
+                #expect(mapped.inPlaceSegmentCount == 1)
+                for p in patterns {
+                    var expected = Set<NgramOccurrence>()
+                    var next: [Int: Int] = [:]
+                    let needle = Data(p)
+                    for (id, t) in texts {
+                        var from = t.startIndex
+                        while let r = t.range(of: needle, in: from..<t.endIndex) {
+                            let i = r.lowerBound - t.startIndex
+                            expected.insert(NgramOccurrence(chunk: id, offset: max(0, i - 1), length: p.count - (i == 0 ? 1 : 0)))
+                            next[r.upperBound < t.endIndex ? Int(t[r.upperBound]) : -1, default: 0] += 1
+                            from = r.lowerBound + 1
+                        }
+                    }
+                    for index in [mapped, loaded] {
+                        #expect(index.count(bytes: p) == expected.count, "count \(p)")
+                        #expect(Set(index.locate(bytes: p, limit: .max)) == expected, "locate \(p)")
+                        var got: [Int: Int] = [:]
+                        for n in index.next(bytes: p) { got[n.byte.map(Int.init) ?? -1] = n.count }
+                        #expect(got == next, "next \(p)")
+                    }
+                }
+            }
+        }
+    }
 }

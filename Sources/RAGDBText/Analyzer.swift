@@ -93,6 +93,7 @@ public struct Analyzer: Sendable, Hashable {
     /// - Complexity: O(*n*) over the bytes; allocation only for non-ASCII terms.
     public func forEachTermBytes(_ text: String, _ body: (UnsafeBufferPointer<UInt8>, Int) -> Void) {
         var text = text
+        let cache = StemCache.current
         text.withUTF8 { bytes in
             var i = 0
             let n = bytes.count
@@ -115,7 +116,7 @@ public struct Analyzer: Sendable, Hashable {
                             ascii = false
                             i += len
                         }
-                        emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: ascii, into: &word) { body($0, start) }
+                        emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: ascii, into: &word, cache: cache) { body($0, start) }
                     } else {
                         i += 1
                     }
@@ -131,13 +132,14 @@ public struct Analyzer: Sendable, Hashable {
                         guard isWordScalar(s2) else { break }
                         i += l2
                     }
-                    emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: false, into: &word) { body($0, start) }
+                    emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: false, into: &word, cache: cache) { body($0, start) }
                 }
             }
         }
     }
 
-    private func emit(_ raw: UnsafeBufferPointer<UInt8>, ascii: Bool, into word: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+    private func emit(_ raw: UnsafeBufferPointer<UInt8>, ascii: Bool, into word: inout [UInt8], cache: StemCache,
+                      _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         var term: String
         if ascii {
             word.removeAll(keepingCapacity: true)
@@ -153,7 +155,10 @@ public struct Analyzer: Sendable, Hashable {
                 lettersOnly = word.allSatisfy { $0 >= 0x61 && $0 <= 0x7A }
             }
             if stopWords && word.count <= 16 && StopWordTable.shared.contains(Self.pack(word)) { return }
-            if lettersOnly { stem(&word) }
+            if lettersOnly && stemmer != .none {
+                let kind: UInt8 = stemmer == .english ? 1 : 2
+                cache.stem(&word, stemmer: kind) { stem(&$0) }
+            }
             if word.isEmpty { return }
             word.withUnsafeBufferPointer(body)
             return

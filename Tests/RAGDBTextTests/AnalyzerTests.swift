@@ -28,6 +28,28 @@ import Testing
 }
 
 @Suite struct AnalyzerTests {
+    @Test("the per-thread stem cache gives the stemmers' own answers, across stemmers, repeats, long words and threads")
+    func stemCache() async {
+        let english = Analyzer(stopWords: false, stemmer: .english), porter = Analyzer(stopWords: false, stemmer: .porter)
+        // Letters only, and no word the stemmers reduce to nothing (the analyzer drops those).
+        let words = stemmerFixture.filter { w in w.0.utf8.allSatisfy { $0 >= 0x61 && $0 <= 0x7A } && !w.1.isEmpty && !w.2.isEmpty }
+        let text = words.map(\.0).joined(separator: " ")
+        let expectedEnglish = words.map(\.2), expectedPorter = words.map(\.1)
+        // Twice each, interleaved, so the second pass is served from the cache and a slot
+        // filled by one stemmer is never taken for the other's.
+        for _ in 0..<2 {
+            #expect(english.terms(text) == expectedEnglish)
+            #expect(porter.terms(text) == expectedPorter)
+        }
+        // Words longer than the cache's 16 letters are stemmed every time.
+        #expect(english.terms("internationalizations internationalizations") == ["internation", "internation"])
+        // Other threads keep their own caches.
+        await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<4 { group.addTask { english.terms(text) == expectedEnglish } }
+            for await ok in group { #expect(ok) }
+        }
+    }
+
     @Test("English analysis: segmentation, folding, stop words, stemming")
     func english() {
         let a = Analyzer()

@@ -28,6 +28,8 @@ public struct CollectionStatistics: Sendable, Hashable, Codable {
     public var denseIndexes: [DenseIndexStatistics] = []
     /// The n-gram FM-index, when the collection keeps one.
     public var ngramIndex: NgramIndexStatistics?
+    /// The token-id n-gram index, when the collection keeps one.
+    public var tokenNgramIndex: NgramIndexStatistics?
     /// The impact index of each learned sparse space.
     public var sparseIndexes: [SparseIndexStatistics] = []
 
@@ -35,6 +37,7 @@ public struct CollectionStatistics: Sendable, Hashable, Codable {
         case name, id, documents, chunks, spaces
         case denseIndexes = "dense_indexes"
         case ngramIndex = "ngram_index"
+        case tokenNgramIndex = "token_ngram_index"
         case sparseIndexes = "sparse_indexes"
         case textIndex = "text_index"
         case textBytes = "text_bytes"
@@ -100,7 +103,8 @@ public struct SparseIndexStatistics: Sendable, Hashable, Codable {
 public struct NgramIndexStatistics: Sendable, Hashable, Codable {
     /// Segments.
     public var segments: Int
-    /// Bytes of the stored segments (what `Collection.loadNgramIndex` holds in memory).
+    /// Bytes of the stored segments (what `Collection.loadNgramIndex` holds in memory;
+    /// `withNgramIndex` reads them in place).
     public var segmentBytes: Int
     /// Chunks masked as deleted in segments.
     public var deadChunks: Int
@@ -205,6 +209,11 @@ extension Database {
                         let n = try ngramStore.counts(collection: c.id.rawValue, txn)
                         stats.ngramIndex = NgramIndexStatistics(segments: n.segments, segmentBytes: try ngramStore.segmentBytes(collection: c.id.rawValue, txn),
                                                                 deadChunks: n.dead, pendingChunks: n.pending)
+                    }
+                    if c.settings.ngramIndex?.tokens == true {
+                        let n = try ngramTokenStore.counts(collection: c.id.rawValue, txn)
+                        stats.tokenNgramIndex = NgramIndexStatistics(segments: n.segments, segmentBytes: try ngramTokenStore.segmentBytes(collection: c.id.rawValue, txn),
+                                                                     deadChunks: n.dead, pendingChunks: n.pending)
                     }
                     cs.append(stats)
                 }

@@ -175,11 +175,13 @@ struct StatsCommand: ParsableCommand {
                     [c, d.space, d.codes, String(d.lists), String(d.vectors), humanBytes(UInt64(d.residentBytes))]
                 }))
             }
-            let ngram = s.collections.compactMap { c in c.ngramIndex.map { (c.name, $0) } }
+            let ngram = s.collections.flatMap { c in
+                [c.ngramIndex.map { (c.name, "bytes", $0) }, c.tokenNgramIndex.map { (c.name, "token ids", $0) }].compactMap { $0 }
+            }
             if !ngram.isEmpty {
                 Output.line("")
-                Output.line(Output.table(["collection", "n-gram segments", "segment bytes", "dead chunks", "pending chunks"], ngram.map { c, n in
-                    [c, String(n.segments), humanBytes(UInt64(n.segmentBytes)), String(n.deadChunks), String(n.pendingChunks)]
+                Output.line(Output.table(["collection", "n-gram index", "segments", "segment bytes", "dead chunks", "pending chunks"], ngram.map { c, kind, n in
+                    [c, kind, String(n.segments), humanBytes(UInt64(n.segmentBytes)), String(n.deadChunks), String(n.pendingChunks)]
                 }))
             }
         }

@@ -518,6 +518,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             #expect(Set(located.map { "\($0["doc"] as? String ?? "")@\($0["offset"] as? Int ?? -1)" }) == ["a@1", "b@2"])
             let all = try json(["ngram", "count", db, "--collection", "c", "--tokens", ""])
             #expect(all["occurrences"] as? Int == 10)
+            let stats = try json(["stats", db])
+            let tokenIndex = (stats["collections"] as? [[String: Any]])?.first?["token_ngram_index"] as? [String: Any]
+            #expect(tokenIndex?["segments"] as? Int == 1 && tokenIndex?["pending_chunks"] as? Int == 0, "\(stats)")
             #expect(try runRAGDB(["check", db]).status == 0)
             // Export with chunks carries the tokens; importing it again changes nothing.
             let exported = try runRAGDB(["export", db, "--collection", "c", "--chunks"])

@@ -720,3 +720,16 @@ uint64_t ragdb_rank1_lines(const uint64_t *lines, uint64_t i) {
 #endif
     return rank1_lines_generic(lines, i);
 }
+
+float ragdb_quantize_s8(const float *x, size_t n, int8_t *out) {
+    float m = 0;
+    for (size_t j = 0; j < n; j++) { float a = x[j] < 0 ? -x[j] : x[j]; m = a > m ? a : m; }
+    if (!(m > 0)) { memset(out, 0, n); return 0; }
+    float f = m / 127, inv = 127 / m;
+    for (size_t j = 0; j < n; j++) {
+        float v = x[j] * inv;
+        int32_t r = (int32_t)(v + (v < 0 ? -0.5f : 0.5f));   /* truncation: half away from zero */
+        out[j] = (int8_t)(r > 127 ? 127 : (r < -127 ? -127 : r));
+    }
+    return f;
+}

@@ -184,29 +184,7 @@ public final class DenseSnapshot: Sendable {
             var q8 = [Int8](repeating: 0, count: integer ? d : 0)
             var factor: Float = 0
             var ints = [Int32](repeating: 0, count: integer ? block : 0)
-            if integer {
-                var m: Float = 0
-                scaled.withUnsafeBufferPointer { p in
-                    var a: (Float, Float, Float, Float) = (0, 0, 0, 0)
-                    var j = 0
-                    while j + 4 <= d {
-                        a.0 = max(a.0, abs(p[j])); a.1 = max(a.1, abs(p[j + 1])); a.2 = max(a.2, abs(p[j + 2])); a.3 = max(a.3, abs(p[j + 3]))
-                        j += 4
-                    }
-                    while j < d { a.0 = max(a.0, abs(p[j])); j += 1 }
-                    m = max(max(a.0, a.1), max(a.2, a.3))
-                }
-                factor = m > 0 ? m / 127 : 0
-                // Round half away from zero by truncation (cvttss2si): Float.rounded() is a libm
-                // call on baseline x86-64, ~5 ns an element.
-                if m > 0 {
-                    let inv = 1 / factor
-                    for j in 0..<d {
-                        let x = scaled[j] * inv
-                        q8[j] = Int8(clamping: Int32(x + (x < 0 ? -0.5 : 0.5)))
-                    }
-                }
-            }
+            if integer { factor = Kernels.quantizeS8(scaled, into: &q8) }
             for l in order {
                 var row = start[l]
                 let end = start[l + 1]
@@ -219,28 +197,34 @@ public final class DenseSnapshot: Sendable {
                     }
                     // Scores for the whole block in one pass without bounds checks, then only
                     // the rows above the current k-th best reach the heap.
+                    // The metric is fixed per index: one loop each, no switch per row.
                     let metric = model.metric
                     let scale: Float = integer ? factor : 1
                     ints.withUnsafeBufferPointer { ip in
                         out.withUnsafeMutableBufferPointer { op in
-                            inverseNorms.withUnsafeBufferPointer { inv in
+                            if integer { for i in 0..<n { op[i] = Float(ip[i]) * scale } }
+                            switch metric {
+                            case .dot:
+                                for i in 0..<n { op[i] += constant }
+                            case .cosine:
+                                inverseNorms.withUnsafeBufferPointer { inv in
+                                    for i in 0..<n { op[i] = (op[i] + constant) * inv[row + i] }
+                                }
+                            case .l2:
                                 norms.withUnsafeBufferPointer { nb in
-                                    for i in 0..<n {
-                                        let dot = (integer ? Float(ip[i]) * scale : op[i]) + constant
-                                        switch metric {
-                                        case .dot: op[i] = dot
-                                        case .cosine: op[i] = dot * inv[row + i]
-                                        case .l2: op[i] = -(qq - 2 * dot + nb[row + i])
-                                        }
-                                    }
+                                    for i in 0..<n { op[i] = -(qq - 2 * (op[i] + constant) + nb[row + i]) }
                                 }
                             }
                         }
                     }
-                    for i in 0..<n where out[i] >= top.floor {
+                    // Only rows above the current k-th best reach the heap; the floor is read
+                    // again only after an insert.
+                    var floor = top.floor
+                    for i in 0..<n where out[i] >= floor {
                         let id = ids[row + i]
                         if let allowed, !allowed(id) { continue }
                         top.insert(id, out[i])
+                        floor = top.floor
                     }
                     stats.scored += n
                     row += n

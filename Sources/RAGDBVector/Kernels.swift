@@ -131,6 +131,16 @@ public enum Kernels {
     /// products per instruction) rather than converted to float.
     static var integerCodeScoring: Bool { ragdb_kernels_have_vnni() != 0 }
 
+    /// Quantizes `x` to signed bytes in `out` (resized to `x.count`); returns the factor f
+    /// with x ≈ f · out (f = max|x| / 127; 0 for a zero vector).
+    ///
+    /// - Complexity: two passes in C, no allocation once `out` has the size.
+    @inline(__always)
+    static func quantizeS8(_ x: [Float], into out: inout [Int8]) -> Float {
+        if out.count != x.count { out = [Int8](repeating: 0, count: x.count) }
+        return x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { ragdb_quantize_s8(xp.baseAddress, xp.count, $0.baseAddress) } }
+    }
+
     /// `out[i]` = Σ_j codes[first + i][j] · q[j] in exact integers (`q.count` bytes a code).
     @inline(__always)
     static func u8s8DotMany(_ q: [Int8], codes: [UInt8], first: Int, count: Int, into out: inout [Int32]) {

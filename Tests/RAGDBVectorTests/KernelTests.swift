@@ -15,6 +15,26 @@ import Testing
 
     static func close(_ a: Float, _ b: Float, scale: Float) -> Bool { abs(a - b) <= 1e-4 * max(1, scale) }
 
+    @Test("signed-byte quantization: within half a step of the input, ±127 at the largest magnitude, zero for zero")
+    func quantizeS8() {
+        var rng = SeededGenerator(seed: 13)
+        for n in Self.sizes {
+            let x = Self.floats(n, &rng)
+            var q = [Int8](repeating: 0, count: n)
+            let f = x.withUnsafeBufferPointer { xp in q.withUnsafeMutableBufferPointer { ragdb_quantize_s8(xp.baseAddress, n, $0.baseAddress) } }
+            let m = x.map(abs).max()!
+            #expect(abs(f - m / 127) <= 1e-6 * max(1, m))
+            for j in 0..<n where f > 0 {
+                #expect(abs(Float(q[j]) * f - x[j]) <= f / 2 * 1.0001, "n \(n), j \(j)")
+                if abs(x[j]) == m { #expect(abs(Int(q[j])) == 127) }
+            }
+        }
+        var q = [Int8](repeating: 5, count: 4)
+        let zero: [Float] = [0, -0, 0, 0]
+        let f = zero.withUnsafeBufferPointer { xp in q.withUnsafeMutableBufferPointer { ragdb_quantize_s8(xp.baseAddress, 4, $0.baseAddress) } }
+        #expect(f == 0 && q == [0, 0, 0, 0])
+    }
+
     @Test("the CPU's best level is detected and in use")
     func detection() {
         #expect(ragdb_kernels_level() == ragdb_kernels_best_level())

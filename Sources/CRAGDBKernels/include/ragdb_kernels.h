@@ -118,6 +118,10 @@ int ragdb_kernels_have_vnni(void);
 /// out[i] = Σ codes[i][j] · q[j] in exact 32-bit integers, for count contiguous codes of n
 /// unsigned bytes and a query of n signed bytes (|q[j]| ≤ 127, n ≤ 2^16).
 void ragdb_u8s8_dot_many(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out);
+/// Quantizes n floats to signed bytes: returns f = max|x| / 127 and writes out[j] =
+/// x[j] / f rounded half away from zero (all zeros, f = 0, when x is zero). One pass to find
+/// the maximum, one to convert; no libm call.
+float ragdb_quantize_s8(const float *x, size_t n, int8_t *out);
 /// The scalar reference of ragdb_u8s8_dot_many (for tests).
 void ragdb_u8s8_dot_many_reference(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out);
 

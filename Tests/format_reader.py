@@ -258,7 +258,7 @@ def main(path, kv=False):
               for k, v in scan(txn, t[seg_table], prefix):   # Format.md §"ngram_segments", §"ngram_token_segments"
                 r = Reader(unframe(v, "n-gram segment"), "n-gram segment")
                 layout, kind, _, rate, n, c, sigma, bits = (r.u(f) for f in ("<B", "<B", "<H", "<I", "<Q", "<I", "<I", "<Q"))
-                if layout != 2 or kind != alphabet or rate < 1 or not 2 <= sigma <= (258 if kind == 0 else 2 ** 24 + 2) or c < 1 or bits < n:
+                if layout != 2 or kind != alphabet or not 1 <= rate <= 65536 or not (3 <= sigma <= 258 if kind == 0 else 2 <= sigma <= n + 1) or c < 1 or bits < n:
                     raise Bad(f"n-gram segment of collection {name!r}: bad header")
                 value_of = r.take(sigma) if kind == 0 else struct.unpack(f"<{sigma}I", r.take(4 * sigma))
                 C = struct.unpack(f"<{sigma + 1}Q", r.take(8 * (sigma + 1)))

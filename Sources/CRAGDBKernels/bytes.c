@@ -173,16 +173,22 @@ static uint32_t crc_raw_fold(uint32_t c, const uint8_t *p, size_t n) {
 }
 #endif
 
-static int crc_use_hw = -1, crc_use_fold = -1;
+#if RAGDB_X86
+// What the CPU can run, detected once; pthread_once makes both flags visible together.
+static int crc_use_hw, crc_use_fold;
+static pthread_once_t crc_detect_once = PTHREAD_ONCE_INIT;
+
+static void crc_detect(void) {
+    crc_use_fold = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                   __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("sse4.2");
+    crc_use_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+}
+#endif
 
 uint32_t ragdb_crc32c(uint32_t crc, const void *data, size_t n) {
     uint32_t c = ~crc;
 #if RAGDB_X86
-    if (crc_use_hw < 0) {
-        crc_use_fold = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                       __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("sse4.2");
-        crc_use_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-    }
+    pthread_once(&crc_detect_once, crc_detect);
     int level = ragdb_kernels_level();
     if (crc_use_fold && level >= RAGDB_LEVEL_AVX512 && n >= 1024) return ~crc_raw_fold(c, (const uint8_t *)data, n);
     if (crc_use_hw && level > RAGDB_LEVEL_SCALAR) return ~crc_raw_hw(c, (const uint8_t *)data, n);

@@ -263,9 +263,13 @@ extension Database {
         }
         var checked = 0
         var orphans = 0
-        try chunkTokens.scan(collection: info.id, txn) { chunk, _ in
-            checked += 1
-            if !live.contains(chunk) { orphans += 1 }
+        do {
+            try chunkTokens.scan(collection: info.id, txn) { chunk, _ in
+                checked += 1
+                if !live.contains(chunk) { orphans += 1 }
+            }
+        } catch {
+            report("chunk_tokens", entry, (error as? StorageError)?.detail ?? "\(error)")
         }
         if orphans > 0 { report("chunk_tokens", entry, "\(orphans) token records of chunks that do not exist") }
         for (store, on) in [(ngramStore, info.settings.ngramIndex != nil), (ngramTokenStore, info.settings.ngramIndex?.tokens == true)] {

@@ -2,6 +2,7 @@ public import RAGDBChunks
 import RAGDBStorage
 public import RAGDBNgram
 import Dispatch
+import Synchronization
 
 /// A located n-gram occurrence.
 public struct NgramOccurrence: Sendable, Hashable, Codable {
@@ -64,15 +65,23 @@ public final class NgramIndex: Sendable {
     /// A chunk's source text, for mapping offsets back when normalisation changes lengths
     /// (`fold`); nil otherwise.
     let sourceText: (@Sendable (UInt64) -> String?)?
+    /// For an index read in place: open while the read transaction that maps its segments is.
+    let scope: ReadScope?
 
     init(settings: NgramSettings, segments: [FMSegment], pending: [(id: UInt64, bytes: [UInt8])], directory: ChunkDirectory,
-         sourceText: (@Sendable (UInt64) -> String?)? = nil) {
+         sourceText: (@Sendable (UInt64) -> String?)? = nil, scope: ReadScope? = nil) {
         self.settings = settings
         self.segments = segments
         self.pending = pending
         self.directory = directory
         self.sourceText = sourceText
+        self.scope = scope
     }
+
+    /// Stops a query on an index read in place whose transaction has ended: its segments would
+    /// point at pages writers may have reused.
+    @inline(__always)
+    func checkScope() { scope?.check() }
 
     /// Segments.
     public var segmentCount: Int { segments.count }
@@ -108,6 +117,7 @@ public final class NgramIndex: Sendable {
     ///
     /// - Complexity: O(|pattern| · levels) ranks per segment, plus a scan of pending chunks.
     public func count(bytes pattern: [UInt8]) -> Int {
+        checkScope()
         if pattern.isEmpty { return totalBytes }
         return segments.reduce(0) { $0 + $1.count(pattern) } + pending.reduce(0) { $0 + Self.occurrences(pattern, in: $1.bytes).count }
     }
@@ -115,11 +125,12 @@ public final class NgramIndex: Sendable {
     /// Up to `limit` occurrences of `pattern` (normalised bytes), segment by segment.
     ///
     /// - Complexity: 32 LF steps per occurrence on average; with `fold` normalisation, one
-    ///   chunk read and normalisation per located chunk to map offsets to the source.
+    ///   chunk read and normalisation per located chunk to map offsets to the source (an
+    ///   occurrence in a chunk deleted since the index was loaded is left out).
     public func locate(bytes pattern: [UInt8], limit: Int) -> [NgramOccurrence] {
         var out: [NgramOccurrence] = []
-        var maps: [UInt64: NgramSettings.OffsetMap] = [:]
-        func add(_ chunk: UInt64, _ normalizedOffset: Int) {
+        var maps: [UInt64: NgramSettings.OffsetMap?] = [:]
+        for (chunk, normalizedOffset) in locateNormalized(bytes: pattern, limit: limit) {
             if let sourceText {
                 // Lengths changed: map the normalised range through the chunk's offset map.
                 let map: NgramSettings.OffsetMap?
@@ -127,21 +138,28 @@ public final class NgramIndex: Sendable {
                     map = sourceText(chunk).map { settings.offsetMap($0) }
                     maps[chunk] = map
                 }
-                if let map {
-                    let r = map.sourceRange(offset: normalizedOffset, length: pattern.count)
-                    out.append(NgramOccurrence(chunk: chunk, offset: r.lowerBound, length: r.count))
-                    return
-                }
+                guard let map else { continue }
+                let r = map.sourceRange(offset: normalizedOffset, length: pattern.count)
+                out.append(NgramOccurrence(chunk: chunk, offset: r.lowerBound, length: r.count))
+                continue
             }
             // Normalised text = " " + chunk text: offset 0 is the added space.
             let start = max(0, normalizedOffset - 1)
             out.append(NgramOccurrence(chunk: chunk, offset: start, length: pattern.count - (normalizedOffset == 0 ? 1 : 0)))
         }
+        return out
+    }
+
+    /// Up to `limit` occurrences of `pattern` as (chunk, offset in the chunk's normalised
+    /// bytes, leading space included): the coordinates SEAL's coverage works in.
+    func locateNormalized(bytes pattern: [UInt8], limit: Int) -> [(chunk: UInt64, offset: Int)] {
+        checkScope()
+        var out: [(chunk: UInt64, offset: Int)] = []
         for s in segments where out.count < limit {
-            for o in s.locate(pattern, limit: limit - out.count) { add(s.chunkIDs[o.chunkIndex], o.offset) }
+            for o in s.locate(pattern, limit: limit - out.count) { out.append((s.chunkIDs[o.chunkIndex], o.offset)) }
         }
         for p in pending where out.count < limit {
-            for o in Self.occurrences(pattern, in: p.bytes).prefix(limit - out.count) { add(p.id, o) }
+            for o in Self.occurrences(pattern, in: p.bytes).prefix(limit - out.count) { out.append((p.id, o)) }
         }
         return out
     }
@@ -150,6 +168,7 @@ public final class NgramIndex: Sendable {
     /// order, the chunk end first), at most `k`. The counts of all continuations sum to
     /// `count(pattern)`.
     public func next(bytes pattern: [UInt8], k: Int = .max) -> [NgramContinuation] {
+        checkScope()
         var counts = [Int](repeating: 0, count: 257)   // 256 = end of chunk
         for s in segments { for n in s.next(pattern) { counts[n.byte.map(Int.init) ?? 256] += n.count } }
         for p in pending {
@@ -212,16 +231,19 @@ extension Collection {
     /// - Throws: `RAGDBError` for the index itself; whatever `body` throws, unchanged.
     public func withNgramIndex<R>(_ body: (NgramIndex) throws -> R) throws -> R {
         var result: Result<R, any Error>?
+        let scope = ReadScope()
+        defer { scope.close() }
         try rethrowingAsRAGDB {
             try database.env.read { txn in
-                let index = try ngramIndex(txn, inPlace: true)
+                let index = try ngramIndex(txn, inPlace: true, scope: scope)
                 result = Result { try body(index) }
+                scope.close()
             }
         }
         return try result!.get()
     }
 
-    private func ngramIndex(_ txn: borrowing ReadTransaction, inPlace: Bool) throws -> NgramIndex {
+    private func ngramIndex(_ txn: borrowing ReadTransaction, inPlace: Bool, scope: ReadScope? = nil) throws -> NgramIndex {
         let settings = try requireNgram()
         let store = database.ngramStore, chunks = database.chunkStore
         let collection = id
@@ -234,7 +256,7 @@ extension Collection {
             pending.append((c, settings.normalize(chunk.text)))
         }
         return NgramIndex(settings: settings, segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn),
-                          sourceText: sourceTextLookup)
+                          sourceText: sourceTextLookup, scope: scope)
     }
 
     /// Builds FM-index segments from the pending chunks (those written since the last
@@ -303,6 +325,10 @@ extension Collection {
             }
         }
         let count = input.count
+        let symbols = input.reduce(1) { $0 + $1.bytes.count + 1 }
+        guard symbols < Int(Int32.max) else {
+            throw RAGDBError(.invalidInput, "the collection's n-gram text (\(symbols) symbols) exceeds one segment's limit of 2^31 − 1; it stays in its current segments", field: "ngram_index")
+        }
         let segment = count == 0 ? nil : FMSegment.build(consume input)
         try rethrowingAsRAGDB {
             try database.env.write { txn in
@@ -349,10 +375,9 @@ extension Collection {
         var scoredIn: [UInt64: Set<Int>] = [:]
         for (ki, key) in keys.enumerated() where key.frequency <= parameters.maxHits {
             let words = ngramWords(key.bytes)
-            for o in index.locate(bytes: key.bytes, limit: parameters.maxHits) {
-                // Positions in the normalised text (offset + 1 unless it starts at the added space).
-                let start = o.length < key.bytes.count ? 0 : o.offset + 1
-                let span = start..<(start + key.bytes.count)
+            for o in index.locateNormalized(bytes: key.bytes, limit: parameters.maxHits) {
+                // Positions in the normalised text, whatever the normalisation did to lengths.
+                let span = o.offset..<(o.offset + key.bytes.count)
                 if covered[o.chunk, default: []].contains(where: { span.contains($0) }) { continue }
                 covered[o.chunk, default: []].formUnion(span)
                 guard scoredIn[o.chunk, default: []].insert(ki).inserted else { continue }
@@ -389,5 +414,20 @@ extension Collection {
     public func searchNgrams(text: String, in index: NgramIndex, k: Int, parameters: SEALParameters = .init()) throws(RAGDBError) -> [NgramHit] {
         let grams = queryNgrams(Array(text.utf8)).map { (text: String(decoding: $0, as: UTF8.self), logProbability: Double?.none) }
         return try searchNgrams(grams, in: index, k: k, parameters: parameters)
+    }
+}
+
+/// Whether the read transaction behind an index read in place is still open; a query after
+/// it closed stops the process rather than read pages the map may have reused.
+final class ReadScope: Sendable {
+    private let open = Atomic<Bool>(true)
+
+    /// Marks the transaction closed.
+    func close() { open.store(false, ordering: .releasing) }
+
+    /// Traps when the transaction has closed.
+    @inline(__always)
+    func check() {
+        precondition(open.load(ordering: .acquiring), "an n-gram index read in place was used after its withNgramIndex call returned")
     }
 }

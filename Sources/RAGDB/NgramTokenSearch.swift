@@ -19,11 +19,14 @@ public final class TokenNgramIndex: Sendable {
     let segments: [FMSegment]
     let pending: [(id: UInt64, tokens: [UInt32])]
     let directory: ChunkDirectory
+    /// For an index read in place: open while its read transaction is.
+    let scope: ReadScope?
 
-    init(segments: [FMSegment], pending: [(id: UInt64, tokens: [UInt32])], directory: ChunkDirectory) {
+    init(segments: [FMSegment], pending: [(id: UInt64, tokens: [UInt32])], directory: ChunkDirectory, scope: ReadScope? = nil) {
         self.segments = segments
         self.pending = pending
         self.directory = directory
+        self.scope = scope
     }
 
     /// Segments.
@@ -50,7 +53,8 @@ public final class TokenNgramIndex: Sendable {
     /// - Complexity: two ranks per pattern token and level of its Huffman code, per segment,
     ///   plus a scan of pending chunks.
     public func count(tokens pattern: [UInt32]) -> Int {
-        segments.reduce(0) { $0 + $1.count(tokens: pattern) }
+        scope?.check()
+        return segments.reduce(0) { $0 + $1.count(tokens: pattern) }
             + pending.reduce(0) { $0 + (pattern.isEmpty ? $1.tokens.count : Self.occurrences(pattern, in: $1.tokens).count) }
     }
 
@@ -59,6 +63,7 @@ public final class TokenNgramIndex: Sendable {
     ///
     /// - Complexity: 32 LF steps per occurrence on average.
     public func locate(tokens pattern: [UInt32], limit: Int) -> [NgramOccurrence] {
+        scope?.check()
         var out: [NgramOccurrence] = []
         for s in segments where out.count < limit {
             for o in s.locate(tokens: pattern, limit: limit - out.count) {
@@ -79,6 +84,7 @@ public final class TokenNgramIndex: Sendable {
     /// - Complexity: per segment, the tree nodes above the distinct continuations; memory
     ///   proportional to them, not to the vocabulary.
     public func next(tokens pattern: [UInt32], k: Int = .max) -> [TokenContinuation] {
+        scope?.check()
         var counts: [UInt32?: Int] = [:]
         for s in segments { for n in s.next(tokens: pattern) { counts[n.token, default: 0] += n.count } }
         for p in pending {
@@ -118,16 +124,19 @@ extension Collection {
     /// - Throws: `RAGDBError` for the index itself; whatever `body` throws, unchanged.
     public func withTokenNgramIndex<R>(_ body: (TokenNgramIndex) throws -> R) throws -> R {
         var result: Result<R, any Error>?
+        let scope = ReadScope()
+        defer { scope.close() }
         try rethrowingAsRAGDB {
             try database.env.read { txn in
-                let index = try tokenNgramIndex(txn, inPlace: true)
+                let index = try tokenNgramIndex(txn, inPlace: true, scope: scope)
                 result = Result { try body(index) }
+                scope.close()
             }
         }
         return try result!.get()
     }
 
-    private func tokenNgramIndex(_ txn: borrowing ReadTransaction, inPlace: Bool) throws -> TokenNgramIndex {
+    private func tokenNgramIndex(_ txn: borrowing ReadTransaction, inPlace: Bool, scope: ReadScope? = nil) throws -> TokenNgramIndex {
         try requireTokenIndex()
         let store = database.ngramTokenStore, tokens = database.chunkTokens, chunks = database.chunkStore
         let collection = id
@@ -136,7 +145,7 @@ extension Collection {
         for c in try store.pendingChunks(collection: collection.rawValue, txn) {
             pending.append((c, try tokens.tokens(chunk: c, collection: collection.rawValue, txn) ?? []))
         }
-        return TokenNgramIndex(segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn))
+        return TokenNgramIndex(segments: segments, pending: pending, directory: try ChunkDirectory.load(chunks, collection, txn), scope: scope)
     }
 
     /// Builds token-id segments from the pending chunks, each over at most `maxSegmentTokens`
@@ -190,6 +199,10 @@ extension Collection {
                 try chunks.scanChunks(of: collection, txn) { c in input.append((c.id.rawValue, byChunk[c.id.rawValue] ?? [])); return .next }
                 return input.sorted { $0.id < $1.id }
             }
+        }
+        let symbols = input.reduce(1) { $0 + $1.tokens.count + 1 }
+        guard symbols < Int(Int32.max) else {
+            throw RAGDBError(.invalidInput, "the collection's token ids (\(symbols) symbols) exceed one segment's limit of 2^31 − 1; they stay in their current segments", field: "ngram_index.tokens")
         }
         let segment = input.isEmpty ? nil : FMSegment.build(tokens: input)
         try rethrowingAsRAGDB {

@@ -92,8 +92,11 @@ extension FMSegment {
         let chunks = Int(try r.readUInt32())
         let alphabet = Int(try r.readUInt32())
         let treeBits = Int(clamping: try r.readUInt64())
-        let maxAlphabet = kind == .bytes ? 258 : (1 << 24) + 2
-        guard rate >= 1, length >= 1, length < Int(Int32.max), (2...maxAlphabet).contains(alphabet), chunks >= 1, chunks < length,
+        // A byte segment has the terminator, SEP and at least the leading space; a token
+        // segment at least the terminator and SEP, and at most one symbol per position.
+        let alphabets = kind == .bytes ? 3...258 : 2...Int(Int32.max)
+        guard rate >= 1, rate <= 1 << 16, length >= 1, length < Int(Int32.max), alphabets.contains(alphabet), alphabet <= length + 1,
+              chunks >= 1, chunks < length,
               treeBits >= length, treeBits <= length * Int(RAGDB_HWT_MAX_DEPTH) else {
             throw r.corrupt("implausible header: rate \(rate), length \(length), \(chunks) chunks, alphabet \(alphabet), \(treeBits) tree bits")
         }

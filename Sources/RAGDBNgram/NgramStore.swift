@@ -129,7 +129,11 @@ public struct NgramStore: Sendable {
     public func load(collection: UInt32, _ txn: borrowing some TransactionReading & ~Copyable, inPlace: Bool = false) throws -> [FMSegment] {
         var loaded: [FMSegment] = []
         try txn.scan(segments, range: .prefix(Self.prefix(collection))) { _, value in
-            loaded.append(try FMSegment.deserialize(value, dead: [], inPlace: inPlace))
+            let segment = try FMSegment.deserialize(value, dead: [], inPlace: inPlace)
+            guard segment.kind == kind else {
+                throw StorageError(.corruptValue, operation: "load n-gram segment", detail: "a \(segment.kind) segment in the \(kind) index's table")
+            }
+            loaded.append(segment)
             return .next
         }
         try txn.scan(dead, range: .prefix(Self.prefix(collection))) { key, _ in

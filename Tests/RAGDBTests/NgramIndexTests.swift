@@ -317,4 +317,19 @@ import Testing
             }
         }
     }
+
+    @Test("an index read in place that escapes its closure stops the process instead of reading reused pages")
+    func escapedInPlaceIndexTraps() async {
+        await #expect(processExitsWith: .failure) {
+            let dir = NSTemporaryDirectory() + "ragdb-escape-\(UUID().uuidString)"
+            var settings = CollectionSettings()
+            settings.ngramIndex = NgramSettings(normalization: "lowercase")
+            let db = try Database.open(at: dir)
+            let c = try db.createCollection("c", settings: settings)
+            try c.insert([DocumentInput(id: "a", text: "an escaped index")])
+            try c.buildNgramSegment()
+            let escaped = try c.withNgramIndex { $0 }
+            _ = escaped.count(bytes: Array("index".utf8))
+        }
+    }
 }

@@ -148,7 +148,9 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
         try withTemporaryDirectory { dir in
             let path = dir + "/db"
             try writeCorpus(dir + "/big.jsonl", count: 3_000, words: 120)
-            let args = ["--collection", "docs", "--chunk-size", "64", "--chunk-overlap", "8", "--ngram-index", "lowercase", dir + "/big.jsonl"]
+            // The token-id index too: its pending and segment records follow the byte index's life
+            // cycle (the corpus has no token ids, so every chunk is an empty sequence there).
+            let args = ["--collection", "docs", "--chunk-size", "64", "--chunk-overlap", "8", "--ngram-index", "lowercase", "--ngram-tokens", dir + "/big.jsonl"]
             let child = try startRAGDB(["import", path, "--batch", "500"] + args)
             usleep(delay)
             kill(child.processIdentifier, SIGKILL)
@@ -171,6 +173,12 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             // The n-gram index answers as the uninterrupted one does.
             let counts = try [path, dir + "/reference"].map { try runRAGDB(["ngram", "count", $0, "--collection", "docs", " the", "--json"]).stdout }
             #expect(counts[0] == counts[1] && counts[0].contains("occurrences"))
+            // Both indexes are complete: nothing left pending after the re-run.
+            let stats = try JSONSerialization.jsonObject(with: Data(try runRAGDB(["stats", path, "--json"]).stdout.utf8)) as? [String: Any]
+            let collection = (stats?["collections"] as? [[String: Any]])?.first
+            for key in ["ngram_index", "token_ngram_index"] {
+                #expect((collection?[key] as? [String: Any])?["pending_chunks"] as? Int == 0, "\(key): \(String(describing: collection?[key]))")
+            }
         }
     }
 

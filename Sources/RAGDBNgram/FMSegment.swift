@@ -136,8 +136,10 @@ public struct FMSegment: Sendable, Equatable {
             return FMSegment(kind: .bytes, length: total, chunkIDs: ids, beginnings: l.beginnings, sepRows: l.sepRows, values: values,
                              c: l.c, bwt: tree, samples: MappedArray(l.samples), rate: rate, dead: [])
         }
-        // All 256 byte values occur: 258 symbols, the general path.
-        let symbols = chunks.map { ch in ch.bytes.map { UInt32(values.firstIndex(of: UInt32($0))!) } }
+        // More than 254 distinct byte values: over 256 symbols, the general path.
+        var wide = [UInt32](repeating: 0, count: 256)
+        for s in 2..<values.count { wide[Int(values[s])] = UInt32(s) }
+        let symbols = chunks.map { ch in ch.bytes.map { wide[Int($0)] } }
         return build(kind: .bytes, ids: ids, symbols: symbols, values: values, total: total, rate: rate)
     }
 

@@ -76,6 +76,20 @@ import Testing
         }
     }
 
+    @Test("every byte value present (258 symbols, the general layout) and 255 of them (257)")
+    func wideByteAlphabets() {
+        for missing in [nil, UInt8(0), UInt8(200)] as [UInt8?] {
+            var rng = SeededGenerator(seed: 3)
+            let alphabet: [UInt8] = (0...255).map { UInt8($0) }.filter { $0 != missing }
+            // Every value once, then random ones, cut into chunks.
+            let all = alphabet + (0..<3000).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            let chunks: [[UInt8]] = stride(from: 0, to: all.count, by: 97).map { Array(all[$0..<min(all.count, $0 + 97)]) }
+            let segment = FMSegment.build(chunks.enumerated().map { (UInt64($0 + 1), $1) }, rate: 5)
+            Self.check(segment, chunks, live: Set(chunks.indices), patterns: Self.patterns(chunks, alphabet, &rng, count: 120))
+            for j in chunks.indices { #expect(segment.extract(chunkAt: j) == chunks[j]) }
+        }
+    }
+
     @Test("long repeats, UTF-8 text and empty chunks")
     func repeatsAndText() {
         var rng = SeededGenerator(seed: 77)

@@ -48,31 +48,34 @@ __attribute__((target("popcnt"))) static inline uint64_t fm_rank_popcnt(const ui
 #define FM_HAVE_POPCNT 0
 #endif
 
-// Bits of one node's subsequence: positions follow the symbols' order in the input.
+// Bits of one node's subsequence: positions follow the symbols' order in the input. Each
+// symbol walks its code down the tree from the root, appending one bit at each node it passes.
 #define HWT_BUILD(TYPE)                                                                       \
-    uint64_t *cursor = malloc(sizeof(uint64_t) * (size_t)(nodes ? nodes : 1));              \
+    uint64_t *cursor = malloc(sizeof(uint64_t) * (size_t)(count ? count : 1));              \
     if (!cursor) return -1;                                                                   \
-    memcpy(cursor, node_start, sizeof(uint64_t) * (size_t)nodes);                            \
+    for (int32_t k = 0; k < count; k++) cursor[k] = nodes[k].start;                          \
     for (int64_t i = 0; i < n; i++) {                                                         \
         TYPE s = symbols[i];                                                                  \
         int len = code_len[s];                                                                \
         uint64_t code = codes[s];                                                             \
-        const int32_t *path = paths + (size_t)s * RAGDB_HWT_MAX_DEPTH;                        \
+        int32_t node = 0;                                                                     \
         for (int d = 0; d < len; d++) {                                                       \
-            uint64_t pos = cursor[path[d]]++;                                                 \
-            if ((code >> (len - 1 - d)) & 1) words[pos >> 6] |= 1ULL << (pos & 63);           \
+            int bit = (int)((code >> (len - 1 - d)) & 1);                                     \
+            uint64_t pos = cursor[node]++;                                                    \
+            if (bit) words[pos >> 6] |= 1ULL << (pos & 63);                                   \
+            node = nodes[node].child[bit];                                                    \
         }                                                                                     \
     }                                                                                         \
     free(cursor);                                                                             \
     return 0;
 
 int ragdb_hwt_build_u8(const uint8_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
-                       const int32_t *paths, const uint64_t *node_start, int32_t nodes, uint64_t *words) {
+                       const ragdb_hwt_node *nodes, int32_t count, uint64_t *words) {
     HWT_BUILD(uint8_t)
 }
 
 int ragdb_hwt_build_u32(const uint32_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
-                        const int32_t *paths, const uint64_t *node_start, int32_t nodes, uint64_t *words) {
+                        const ragdb_hwt_node *nodes, int32_t count, uint64_t *words) {
     HWT_BUILD(uint32_t)
 }
 

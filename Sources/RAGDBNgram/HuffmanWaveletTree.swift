@@ -26,19 +26,19 @@ struct HuffmanWaveletTree: Sendable {
     ///
     /// - Complexity: O(σ log σ) for the code, O(n · mean code length) for the bits (in C).
     init(_ symbols: [UInt8], counts: [Int]) {
-        self.init(count: symbols.count, counts: counts) { codes, lengths, paths, starts, nodes, words in
-            symbols.withUnsafeBufferPointer { ragdb_hwt_build_u8($0.baseAddress, Int64($0.count), codes, lengths, paths, starts, nodes, words) }
+        self.init(count: symbols.count, counts: counts) { codes, lengths, nodes, count, words in
+            symbols.withUnsafeBufferPointer { ragdb_hwt_build_u8($0.baseAddress, Int64($0.count), codes, lengths, nodes, count, words) }
         }
     }
 
     /// Builds the tree of 32-bit symbols.
     init(_ symbols: [UInt32], counts: [Int]) {
-        self.init(count: symbols.count, counts: counts) { codes, lengths, paths, starts, nodes, words in
-            symbols.withUnsafeBufferPointer { ragdb_hwt_build_u32($0.baseAddress, Int64($0.count), codes, lengths, paths, starts, nodes, words) }
+        self.init(count: symbols.count, counts: counts) { codes, lengths, nodes, count, words in
+            symbols.withUnsafeBufferPointer { ragdb_hwt_build_u32($0.baseAddress, Int64($0.count), codes, lengths, nodes, count, words) }
         }
     }
 
-    private typealias Kernel = (UnsafePointer<UInt64>, UnsafePointer<UInt8>, UnsafePointer<Int32>, UnsafePointer<UInt64>, Int32,
+    private typealias Kernel = (UnsafePointer<UInt64>, UnsafePointer<UInt8>, UnsafePointer<ragdb_hwt_node>, Int32,
                                 UnsafeMutablePointer<UInt64>) -> Int32
 
     private init(count: Int, counts: [Int], kernel: Kernel) {
@@ -76,7 +76,6 @@ struct HuffmanWaveletTree: Sendable {
         }
         var nodes: [ragdb_hwt_node] = []
         nodes.reserveCapacity(order.count)
-        var starts: [UInt64] = []
         var start: UInt64 = 0
         for p in order {
             let pair = pairs[Int(p)]
@@ -85,38 +84,31 @@ struct HuffmanWaveletTree: Sendable {
             node.start = start
             node.child = (renumber(pair.left), renumber(pair.right))
             nodes.append(node)
-            starts.append(start)
             start += UInt64(pair.weight)
         }
         let totalBits = Int(start)
-        // Codes and paths by a walk from the root.
+        // Codes by a walk from the root.
         var codes = [UInt64](repeating: 0, count: sigma)
         var lengths = [UInt8](repeating: 0, count: sigma)
-        var paths = [Int32](repeating: 0, count: sigma * Int(RAGDB_HWT_MAX_DEPTH))
-        var stack: [(node: Int32, code: UInt64, depth: Int, path: [Int32])] = [(0, 0, 0, [])]
-        while let (n, code, depth, path) = stack.popLast() {
-            precondition(depth < Int(RAGDB_HWT_MAX_DEPTH), "Huffman code deeper than \(RAGDB_HWT_MAX_DEPTH) bits")
-            let children = [nodes[Int(n)].child.0, nodes[Int(n)].child.1]
-            for (bit, child) in children.enumerated() {
+        var stack: [(node: Int32, code: UInt64, depth: Int)] = [(0, 0, 0)]
+        while let (n, code, depth) = stack.popLast() {
+            precondition(depth + 1 < Int(RAGDB_HWT_MAX_DEPTH), "Huffman code deeper than \(RAGDB_HWT_MAX_DEPTH) bits")
+            for (bit, child) in [nodes[Int(n)].child.0, nodes[Int(n)].child.1].enumerated() {
                 let c = code << 1 | UInt64(bit)
                 if child >= 0 {
-                    stack.append((child, c, depth + 1, path + [n]))
+                    stack.append((child, c, depth + 1))
                 } else {
-                    let s = Int(-child - 1)
-                    codes[s] = c
-                    lengths[s] = UInt8(depth + 1)
-                    for (d, k) in (path + [n]).enumerated() { paths[s * Int(RAGDB_HWT_MAX_DEPTH) + d] = k }
+                    codes[Int(-child - 1)] = c
+                    lengths[Int(-child - 1)] = UInt8(depth + 1)
                 }
             }
         }
         var words = [UInt64](repeating: 0, count: (totalBits + 63) / 64)
         let rc = codes.withUnsafeBufferPointer { cp in
             lengths.withUnsafeBufferPointer { lp in
-                paths.withUnsafeBufferPointer { pp in
-                    starts.withUnsafeBufferPointer { sp in
-                        words.withUnsafeMutableBufferPointer { wp in
-                            kernel(cp.baseAddress!, lp.baseAddress!, pp.baseAddress!, sp.baseAddress!, Int32(nodes.count), wp.baseAddress!)
-                        }
+                nodes.withUnsafeBufferPointer { np in
+                    words.withUnsafeMutableBufferPointer { wp in
+                        kernel(cp.baseAddress!, lp.baseAddress!, np.baseAddress!, Int32(nodes.count), wp.baseAddress!)
                     }
                 }
             }

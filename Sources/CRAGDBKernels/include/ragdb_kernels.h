@@ -86,14 +86,14 @@ typedef struct {
 } ragdb_hwt_node;
 
 /// Fills the tree's bits (plain words, bit j in word j/64, zeroed by the caller) for n symbols:
-/// symbol s has code `codes[s]` of `code_len[s]` bits (first bit most significant) and passes
-/// the internal nodes paths[s·RAGDB_HWT_MAX_DEPTH + d]; node k's bits start at node_start[k].
+/// symbol s has code `codes[s]` of `code_len[s]` bits (first bit most significant) and walks
+/// it down `nodes` (`count` of them, `start` set, children as in the tree) from node 0.
 /// Returns 0, or -1 when memory runs out. O(n · mean code length).
 int ragdb_hwt_build_u8(const uint8_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
-                       const int32_t *paths, const uint64_t *node_start, int32_t nodes, uint64_t *words);
+                       const ragdb_hwt_node *nodes, int32_t count, uint64_t *words);
 /// The same for 32-bit symbols.
 int ragdb_hwt_build_u32(const uint32_t *symbols, int64_t n, const uint64_t *codes, const uint8_t *code_len,
-                        const int32_t *paths, const uint64_t *node_start, int32_t nodes, uint64_t *words);
+                        const ragdb_hwt_node *nodes, int32_t count, uint64_t *words);
 /// Occurrences of the symbol with `code` (`len` bits) among the first i symbols. One rank per
 /// code bit. `lines` is the tree's bitvector in the line layout of ragdb_rank1_lines.
 int64_t ragdb_hwt_rank(const uint64_t *lines, const ragdb_hwt_node *nodes, uint64_t code, int32_t len, int64_t i);

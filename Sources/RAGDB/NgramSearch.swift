@@ -230,12 +230,21 @@ extension Collection {
     ///   validation pass over its bitvector, no copy.
     /// - Throws: `RAGDBError` for the index itself; whatever `body` throws, unchanged.
     public func withNgramIndex<R>(_ body: (NgramIndex) throws -> R) throws -> R {
+        try withInPlaceIndex({ txn, scope in try ngramIndex(txn, inPlace: true, scope: scope) }, body)
+    }
+
+    /// Opens a read transaction, makes an index that reads in place within it (`make`), runs
+    /// `body` with it and closes the index's scope before the transaction ends, so a query
+    /// on an escaped index traps instead of reading reused pages. Errors of `make` come out
+    /// as `RAGDBError`; those of `body` unchanged.
+    func withInPlaceIndex<Index, R>(_ make: (borrowing ReadTransaction, ReadScope) throws -> Index,
+                                    _ body: (Index) throws -> R) throws -> R {
         var result: Result<R, any Error>?
         let scope = ReadScope()
         defer { scope.close() }
         try rethrowingAsRAGDB {
             try database.env.read { txn in
-                let index = try ngramIndex(txn, inPlace: true, scope: scope)
+                let index = try make(txn, scope)
                 result = Result { try body(index) }
                 scope.close()
             }

@@ -123,17 +123,7 @@ extension Collection {
     ///
     /// - Throws: `RAGDBError` for the index itself; whatever `body` throws, unchanged.
     public func withTokenNgramIndex<R>(_ body: (TokenNgramIndex) throws -> R) throws -> R {
-        var result: Result<R, any Error>?
-        let scope = ReadScope()
-        defer { scope.close() }
-        try rethrowingAsRAGDB {
-            try database.env.read { txn in
-                let index = try tokenNgramIndex(txn, inPlace: true, scope: scope)
-                result = Result { try body(index) }
-                scope.close()
-            }
-        }
-        return try result!.get()
+        try withInPlaceIndex({ txn, scope in try tokenNgramIndex(txn, inPlace: true, scope: scope) }, body)
     }
 
     private func tokenNgramIndex(_ txn: borrowing ReadTransaction, inPlace: Bool, scope: ReadScope? = nil) throws -> TokenNgramIndex {

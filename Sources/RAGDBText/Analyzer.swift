@@ -93,7 +93,10 @@ public struct Analyzer: Sendable, Hashable {
     /// - Complexity: O(*n*) over the bytes; allocation only for non-ASCII terms.
     public func forEachTermBytes(_ text: String, _ body: (UnsafeBufferPointer<UInt8>, Int) -> Void) {
         var text = text
-        let cache = StemCache.current
+        let holder = StemCache.current
+        var cache = holder.take()
+        defer { holder.put(cache) }
+        let stops = stopWords ? StopWordTable.shared : nil
         text.withUTF8 { bytes in
             var i = 0
             let n = bytes.count
@@ -116,7 +119,12 @@ public struct Analyzer: Sendable, Hashable {
                             ascii = false
                             i += len
                         }
-                        emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: ascii, into: &word, cache: cache) { body($0, start) }
+                        let raw = UnsafeBufferPointer(rebasing: bytes[start..<i])
+                        if ascii && raw.count <= 16 {
+                            emitShort(raw, stops: stops, into: &word, cache: &cache) { body($0, start) }
+                        } else {
+                            emit(raw, ascii: ascii, into: &word) { body($0, start) }
+                        }
                     } else {
                         i += 1
                     }
@@ -132,13 +140,54 @@ public struct Analyzer: Sendable, Hashable {
                         guard isWordScalar(s2) else { break }
                         i += l2
                     }
-                    emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: false, into: &word, cache: cache) { body($0, start) }
+                    emit(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: false, into: &word) { body($0, start) }
                 }
             }
         }
     }
 
-    private func emit(_ raw: UnsafeBufferPointer<UInt8>, ascii: Bool, into word: inout [UInt8], cache: StemCache,
+    /// The common case: an ASCII word of at most 16 letters and digits. The word is folded
+    /// straight into its packed 128-bit form, which is the stop-word key, the stem cache key
+    /// and (little-endian) the term's bytes, so a cached word makes no array and no copy.
+    @inline(__always)
+    private func emitShort(_ raw: UnsafeBufferPointer<UInt8>, stops: StopWordTable?, into word: inout [UInt8],
+                           cache: inout StemCache.Table, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        var lo: UInt64 = 0, hi: UInt64 = 0
+        var lettersOnly = true
+        let fold: UInt8 = caseFolding ? 0x20 : 0
+        for j in 0..<raw.count {
+            let c = raw[j]
+            let l = c &- 0x41 < 26 ? c | fold : c
+            lettersOnly = lettersOnly && l &- 0x61 < 26
+            if j < 8 { lo |= UInt64(l) << (8 * UInt64(j)) } else { hi |= UInt64(l) << (8 * UInt64(j - 8)) }
+        }
+        let key = SIMD2(lo, hi)
+        if let stops, stops.contains(key) { return }
+        var term = key
+        var length = raw.count
+        if lettersOnly && stemmer != .none {
+            let kind: UInt8 = stemmer == .english ? 1 : 2
+            if let hit = cache.lookup(key, stemmer: kind) {
+                (term, length) = hit
+            } else {
+                word.removeAll(keepingCapacity: true)
+                withUnsafeBytes(of: SIMD2(lo.littleEndian, hi.littleEndian)) { word.append(contentsOf: $0[0..<raw.count]) }
+                stem(&word)
+                if word.count <= 16 { cache.insert(key, stemmer: kind, stem: Self.pack(word), length: word.count) }
+                if word.isEmpty { return }
+                word.withUnsafeBufferPointer(body)
+                return
+            }
+        }
+        if length == 0 { return }
+        withUnsafeBytes(of: SIMD2(term[0].littleEndian, term[1].littleEndian)) {
+            body(UnsafeBufferPointer(start: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: length))
+        }
+    }
+
+    /// Any other word: longer ASCII words, and words with non-ASCII letters (folded through
+    /// `String`).
+    private func emit(_ raw: UnsafeBufferPointer<UInt8>, ascii: Bool, into word: inout [UInt8],
                       _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         var term: String
         if ascii {
@@ -155,10 +204,7 @@ public struct Analyzer: Sendable, Hashable {
                 lettersOnly = word.allSatisfy { $0 >= 0x61 && $0 <= 0x7A }
             }
             if stopWords && word.count <= 16 && StopWordTable.shared.contains(Self.pack(word)) { return }
-            if lettersOnly && stemmer != .none {
-                let kind: UInt8 = stemmer == .english ? 1 : 2
-                cache.stem(&word, stemmer: kind) { stem(&$0) }
-            }
+            if lettersOnly && stemmer != .none { stem(&word) }
             if word.isEmpty { return }
             word.withUnsafeBufferPointer(body)
             return

@@ -13,16 +13,53 @@ import Darwin
 /// 16 bytes, is stored beside it. A collision evicts. Longer words are stemmed every time.
 /// One thread uses one cache, so no locks and no atomic operations are involved; the stemmer
 /// is part of the key, so analyzers with different stemmers never share an entry.
+///
+/// A text's analysis moves the table out of the thread's holder (`take`) and back (`put`)
+/// once, so the per-word look-ups work on a local value: no dynamic exclusivity check and no
+/// reference counting per word.
 final class StemCache {
-    private struct Entry {
-        var key = SIMD2<UInt64>(0, 0)
-        var value = SIMD2<UInt64>(0, 0)
-        var length: UInt8 = 0          // stem length + 1; 0 = empty
-        var stemmer: UInt8 = 0
+    /// The slots. A value type, used as a local variable between `take` and `put`.
+    struct Table {
+        private struct Entry {
+            var key = SIMD2<UInt64>(0, 0)
+            var value = SIMD2<UInt64>(0, 0)
+            var length: UInt8 = 0          // stem length + 1; 0 = empty
+            var stemmer: UInt8 = 0
+        }
+        private static let slots = 1 << 17
+        // One entry per slot, 48 bytes: a hit reads one or two cache lines.
+        private var entries = [Entry](repeating: Entry(), count: slots)
+
+        @inline(__always)
+        private static func slot(_ k: SIMD2<UInt64>, _ stemmer: UInt8) -> Int {
+            let h = (k[0] &* 0x9E37_79B9_7F4A_7C15) ^ (k[1] &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(stemmer)
+            return Int(truncatingIfNeeded: h >> 47) & (slots - 1)
+        }
+
+        /// The stem of the word packed in `key` (`Analyzer.pack`: at most 16 lowercase ASCII
+        /// letters, little-endian) and its length, if this table holds it.
+        ///
+        /// - Complexity: one multiply and one slot.
+        @inline(__always)
+        func lookup(_ key: SIMD2<UInt64>, stemmer: UInt8) -> (stem: SIMD2<UInt64>, length: Int)? {
+            entries.withUnsafeBufferPointer { e in
+                let i = Self.slot(key, stemmer)
+                guard e[i].length != 0 && e[i].key == key && e[i].stemmer == stemmer else { return nil }
+                return (e[i].value, Int(e[i].length) - 1)
+            }
+        }
+
+        /// Remembers that the word packed in `key` stems to `stem` (`length` bytes, at most 16,
+        /// packed the same way), evicting whatever held its slot.
+        @inline(__always)
+        mutating func insert(_ key: SIMD2<UInt64>, stemmer: UInt8, stem: SIMD2<UInt64>, length: Int) {
+            entries.withUnsafeMutableBufferPointer { e in
+                e[Self.slot(key, stemmer)] = Entry(key: key, value: stem, length: UInt8(length + 1), stemmer: stemmer)
+            }
+        }
     }
-    private static let slots = 1 << 17
-    // One entry per slot, 48 bytes: a hit reads one or two cache lines.
-    private var entries = [Entry](repeating: Entry(), count: slots)
+
+    private var table: Table?
 
     private static let key: pthread_key_t = {
         var k = pthread_key_t()
@@ -39,28 +76,12 @@ final class StemCache {
         return cache
     }
 
-    /// Stems `word` (lowercase ASCII letters) with `stemmer`, from the cache when it can.
-    ///
-    /// - Complexity: one multiply and one slot for words of up to 16 letters; the stemmer
-    ///   itself on a miss.
-    @inline(__always)
-    func stem(_ word: inout [UInt8], stemmer: UInt8, _ compute: (inout [UInt8]) -> Void) {
-        let n = word.count
-        guard n <= 16, n > 0 else { compute(&word); return }
-        let k = Analyzer.pack(word)
-        let h = (k[0] &* 0x9E37_79B9_7F4A_7C15) ^ (k[1] &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(stemmer)
-        let i = Int(truncatingIfNeeded: h >> 47) & (Self.slots - 1)
-        entries.withUnsafeMutableBufferPointer { e in
-            if e[i].length != 0 && e[i].key == k && e[i].stemmer == stemmer {
-                let v = SIMD2<UInt64>(e[i].value[0].littleEndian, e[i].value[1].littleEndian)
-                let len = Int(e[i].length) - 1
-                word.removeAll(keepingCapacity: true)
-                withUnsafeBytes(of: v) { word.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<len])) }
-                return
-            }
-            compute(&word)
-            guard word.count <= 16 else { return }
-            e[i] = Entry(key: k, value: Analyzer.pack(word), length: UInt8(word.count + 1), stemmer: stemmer)
-        }
+    /// Moves the table out (a fresh one if it is already out, as in a nested analysis).
+    func take() -> Table {
+        if let t = table { table = nil; return t }
+        return Table()
     }
+
+    /// Moves `table` back in, for the thread's next text.
+    func put(_ t: Table) { table = t }
 }

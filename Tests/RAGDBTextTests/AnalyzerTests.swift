@@ -1,3 +1,4 @@
+import RAGDBTestSupport
 import RAGDBText
 import Testing
 
@@ -47,6 +48,42 @@ import Testing
         await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<4 { group.addTask { english.terms(text) == expectedEnglish } }
             for await ok in group { #expect(ok) }
+        }
+    }
+
+    @Test("ASCII words of every length, case and mix of digits analyze as the rules say, with and without each option, cached or not")
+    func asciiWordsAgainstRules() {
+        var rng = SeededGenerator(seed: 0x5EED)
+        let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), digits = Array("0123456789")
+        let stops = Array(Analyzer.englishStopWords)
+        var words: [String] = []
+        for _ in 0..<4000 {
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0: words.append(stops.randomElement(using: &rng)!.uppercased())
+            case 1: words.append(stops.randomElement(using: &rng)!)
+            default:
+                let n = Int.random(in: 1...20, using: &rng)
+                let withDigits = Int.random(in: 0..<4, using: &rng) == 0
+                words.append(String((0..<n).map { _ in withDigits && Bool.random(using: &rng) ? digits.randomElement(using: &rng)! : letters.randomElement(using: &rng)! }))
+            }
+        }
+        let text = words.joined(separator: " ")
+        for folding in [true, false] {
+            for stopWords in [true, false] {
+                for stemmer in Analyzer.Stemmer.allCases {
+                    let a = Analyzer(caseFolding: folding, stopWords: stopWords, stemmer: stemmer)
+                    var expected: [String] = []
+                    for w in words {
+                        let t = folding ? w.lowercased() : w
+                        if stopWords && Analyzer.englishStopWords.contains(t) { continue }
+                        let lettersOnly = t.utf8.allSatisfy { $0 >= 0x61 && $0 <= 0x7A }
+                        let stemmed = !lettersOnly ? t : stemmer == .english ? EnglishStemmer.stem(t) : stemmer == .porter ? PorterStemmer.stem(t) : t
+                        if !stemmed.isEmpty { expected.append(stemmed) }
+                    }
+                    // The second pass is served from the stem cache.
+                    for _ in 0..<2 { #expect(a.terms(text) == expected, "folding \(folding), stop words \(stopWords), \(stemmer)") }
+                }
+            }
         }
     }
 

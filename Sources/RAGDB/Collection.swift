@@ -188,14 +188,33 @@ public struct Collection: Sendable {
     /// - Complexity: one write transaction; the preparation work is already done.
     @discardableResult
     public func write(_ documents: [PreparedDocument], replacing: Bool) throws(RAGDBError) -> WriteSummary {
+        try write(writable(documents), replacing: replacing)
+    }
+
+    /// A batch checked and made ready for its write transaction: no document twice, and the
+    /// text-index terms of all documents merged (`BatchTerms`), so the transaction only maps
+    /// them to chunk ids. `PipelinedWriter` does this on the caller's thread.
+    struct WritableBatch: Sendable {
+        let documents: [PreparedDocument]
+        let terms: BatchTerms?
+    }
+
+    /// Checks `documents` and merges their terms; the work before a write transaction that
+    /// needs no transaction.
+    func writable(_ documents: [PreparedDocument]) throws(RAGDBError) -> WritableBatch {
         var seen = Set<String>()
         for d in documents where !seen.insert(d.id).inserted {
             throw RAGDBError(.invalidInput, "the batch holds this document twice", field: "id", documentID: d.id)
         }
-        return try writePrepared(documents, replacing: replacing)
+        return WritableBatch(documents: documents, terms: settings.textIndex ? BatchTerms(documents.map(\.terms)) : nil)
     }
 
-    private func writePrepared(_ prepared: [PreparedDocument], replacing: Bool) throws(RAGDBError) -> WriteSummary {
+    /// Writes a batch made by `writable(_:)` in one transaction.
+    func write(_ batch: WritableBatch, replacing: Bool) throws(RAGDBError) -> WriteSummary {
+        try writePrepared(batch.documents, terms: batch.terms, replacing: replacing)
+    }
+
+    private func writePrepared(_ prepared: [PreparedDocument], terms batchTerms: BatchTerms?, replacing: Bool) throws(RAGDBError) -> WriteSummary {
         let store = database.chunkStore
         let vectorStore = database.vectorStore
         let sparse = database.sparseIndex
@@ -221,6 +240,8 @@ public struct Collection: Sendable {
                 var learned = LearnedSparseChanges()
                 // Spaces with a dense index get a code for each new vector in this transaction.
                 let models = try spaces.map { try vectorStore.model(collection: collection.rawValue, space: $0.number, txn) }
+                var assigned: [[ChunkID]] = []
+                assigned.reserveCapacity(batchTerms == nil ? 0 : prepared.count)
                 for p in prepared {
                     let doc = p.document
                     guard let result = try store.put(doc, replace: replacing, in: collection, nextChunkID: &next, counters: &counters, txn) else {
@@ -263,7 +284,11 @@ public struct Collection: Sendable {
                         for (chunk, text) in zip(result.removed, result.removedTexts) {
                             index.remove(chunk.rawValue, Self.termFrequencies(text, analyzer))
                         }
-                        if !result.assigned.isEmpty { index.add(result.assigned, p.terms) }
+                        if batchTerms != nil {
+                            assigned.append(result.assigned)
+                        } else if !result.assigned.isEmpty {
+                            index.add(result.assigned, p.terms)
+                        }
                     }
                     if titleWeight != nil {
                         if let old = result.removedTitle { titles.removeTitle(result.removed, Self.termFrequencies(old, analyzer)) }
@@ -277,6 +302,7 @@ public struct Collection: Sendable {
                         if !m.isEmpty { try database.metadataIndex.update(chunk: chunk.rawValue, metadata: m, add: true, collection: collection.rawValue, txn) }
                     }
                 }
+                if let batchTerms { index.add(batchTerms, assigned: assigned, documents: prepared.map(\.terms)) }
                 try index.apply(sparse, collection: collection.rawValue, txn)
                 try titles.apply(sparse, collection: collection.rawValue, field: SparseChanges.titleField, txn)
                 try learned.apply(sparse, collection: collection.rawValue, txn)

@@ -1,6 +1,6 @@
 public import RAGDBChunks
 import RAGDBStorage
-public import RAGDBNgram
+import RAGDBNgram
 
 /// A token id that follows a token pattern, with how often it does.
 public struct TokenContinuation: Sendable, Hashable {

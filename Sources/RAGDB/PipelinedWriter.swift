@@ -28,6 +28,9 @@ public final class PipelinedWriter: Sendable {
     /// - Throws: the error of the previous batch, if it failed (this batch is then not
     ///   started).
     public func submit(_ batch: [PreparedDocument]) throws(RAGDBError) {
+        // Merging the batch's terms needs no transaction: it runs here, beside the write of
+        // the previous batch.
+        let batch = try collection.writable(batch)
         inFlight.wait()
         if let error = state.withLock({ $0.error }) {
             inFlight.signal()

@@ -8,6 +8,8 @@ import RAGDBText
 struct DocumentTerms: Sendable {
     /// Distinct terms of the document.
     var names: [String] = []
+    /// The interner's hash of each of `names` (so merging documents does not hash again).
+    var hashes: [UInt64] = []
     /// Per chunk: its (index into `names`, frequency) pairs and its length in terms.
     var chunks: [(postings: [(term: Int32, tf: UInt32)], length: UInt32)] = []
 
@@ -21,7 +23,7 @@ struct DocumentTerms: Sendable {
     init(_ document: NewDocument, analyzer: Analyzer, chunksFollowTokens: Bool) {
         var interner = TermInterner()
         func id(_ t: UnsafeBufferPointer<UInt8>) -> Int32 { interner.id(t) }
-        defer { names = interner.names }
+        defer { (names, hashes) = (interner.names, interner.hashes) }
         var counts: [UInt32] = []
         var touched: [Int32] = []
         func flush(length: UInt32) {
@@ -74,37 +76,137 @@ struct DocumentTerms: Sendable {
 /// one probe or two per term, and a string only for a term's first occurrence.
 struct TermInterner {
     private var slotIDs = [Int32](repeating: -1, count: 256)
-    private var slotHashes = [UInt64](repeating: 0, count: 256)
+    /// Each term's hash, by term number.
+    private(set) var hashes: [UInt64] = []
     private(set) var names: [String] = []
 
-    mutating func id(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
+    /// The FNV-1a hash `id(_:)` files `bytes` under.
+    @inline(__always)
+    static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+
+    /// The number of the term spelled by `bytes`, given a new number on first sight.
+    mutating func id(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
+        let h = Self.hash(bytes)
         let mask = slotIDs.count - 1
         var i = Int(truncatingIfNeeded: h >> 17) & mask
         while slotIDs[i] >= 0 {
-            if slotHashes[i] == h && names[Int(slotIDs[i])].utf8.elementsEqual(bytes) { return slotIDs[i] }
+            let t = Int(slotIDs[i])
+            if hashes[t] == h && names[t].utf8.elementsEqual(bytes) { return slotIDs[i] }
             i = (i + 1) & mask
         }
+        return insert(String(decoding: bytes, as: UTF8.self), hash: h, at: i)
+    }
+
+    /// The number of `name`, whose `hash(_:)` is `hash` (carried over from another interner).
+    mutating func id(_ name: String, hash h: UInt64) -> Int32 {
+        let mask = slotIDs.count - 1
+        var i = Int(truncatingIfNeeded: h >> 17) & mask
+        while slotIDs[i] >= 0 {
+            let t = Int(slotIDs[i])
+            if hashes[t] == h && names[t] == name { return slotIDs[i] }
+            i = (i + 1) & mask
+        }
+        return insert(name, hash: h, at: i)
+    }
+
+    private mutating func insert(_ name: String, hash h: UInt64, at i: Int) -> Int32 {
         let n = Int32(names.count)
-        names.append(String(decoding: bytes, as: UTF8.self))
+        names.append(name)
+        hashes.append(h)
         slotIDs[i] = n
-        slotHashes[i] = h
         if names.count * 2 > slotIDs.count { grow() }
         return n
     }
 
     private mutating func grow() {
         let size = slotIDs.count * 2
-        var ids = [Int32](repeating: -1, count: size), hashes = [UInt64](repeating: 0, count: size)
-        for (id, h) in zip(slotIDs, slotHashes) where id >= 0 {
+        var ids = [Int32](repeating: -1, count: size)
+        for (id, h) in hashes.enumerated() {
             var i = Int(truncatingIfNeeded: h >> 17) & (size - 1)
             while ids[i] >= 0 { i = (i + 1) & (size - 1) }
-            ids[i] = id
-            hashes[i] = h
+            ids[i] = Int32(id)
         }
         slotIDs = ids
-        slotHashes = hashes
+    }
+}
+
+/// The text-index terms of a batch of documents, merged before its write transaction (on
+/// the caller's thread, while a pipelined writer is still writing the previous batch): the
+/// batch's distinct terms in UTF-8 byte order, each with its postings as (document, chunk)
+/// positions in the batch. The writer then only maps positions to the chunk ids it assigns,
+/// which keeps the single writer thread, the import's critical path, short.
+struct BatchTerms: Sendable {
+    /// One chunk that holds a term.
+    struct Entry: Sendable {
+        /// The document's position in the batch.
+        var document: Int32
+        /// The chunk's position in its document.
+        var chunk: Int32
+        /// The term's frequency in the chunk.
+        var tf: UInt32
+        /// The chunk's length in terms.
+        var length: UInt32
+    }
+    /// Distinct terms, in UTF-8 byte order.
+    private(set) var names: [String] = []
+    /// Term *i*'s entries are `entries[starts[i]..<starts[i + 1]]`, in (document, chunk) order.
+    private(set) var starts: [Int] = [0]
+    private(set) var entries: [Entry] = []
+
+    /// Merges `documents` (in batch order).
+    ///
+    /// - Complexity: O(postings) plus a sort of the distinct terms; one interner look-up per
+    ///   (document, distinct term).
+    init(_ documents: [DocumentTerms]) {
+        var interner = TermInterner()
+        // Each document's term numbers in the batch's numbering, documents one after another.
+        var global: [Int32] = []
+        var firstOf: [Int] = []
+        firstOf.reserveCapacity(documents.count)
+        var counts: [Int] = []
+        for d in documents {
+            firstOf.append(global.count)
+            for (name, h) in zip(d.names, d.hashes) {
+                let g = interner.id(name, hash: h)
+                if Int(g) == counts.count { counts.append(0) }
+                global.append(g)
+            }
+            for c in d.chunks { for p in c.postings { counts[Int(global[firstOf.last! + Int(p.term)])] += 1 } }
+        }
+        let names = interner.names
+        // Byte order: the first eight bytes as a big-endian number decide most comparisons.
+        let prefixes = names.map { name -> UInt64 in
+            var k: UInt64 = 0, n = 0
+            for b in name.utf8.prefix(8) { k = k << 8 | UInt64(b); n += 1 }
+            return k << (8 * UInt64(8 - n))
+        }
+        let order = (0..<names.count).sorted { a, b in
+            prefixes[a] != prefixes[b] ? prefixes[a] < prefixes[b] : names[a].utf8.lexicographicallyPrecedes(names[b].utf8)
+        }
+        var slot = [Int](repeating: 0, count: names.count)
+        var starts = [Int](repeating: 0, count: names.count + 1)
+        for (rank, g) in order.enumerated() {
+            starts[rank + 1] = starts[rank] + counts[g]
+            slot[g] = starts[rank]
+        }
+        var entries = [Entry](repeating: Entry(document: 0, chunk: 0, tf: 0, length: 0), count: starts[names.count])
+        for (di, d) in documents.enumerated() {
+            let base = firstOf[di]
+            for (ci, c) in d.chunks.enumerated() {
+                for p in c.postings {
+                    let g = Int(global[base + Int(p.term)])
+                    entries[slot[g]] = Entry(document: Int32(di), chunk: Int32(ci), tf: p.tf, length: c.length)
+                    slot[g] += 1
+                }
+            }
+        }
+        self.names = order.map { names[$0] }
+        self.starts = starts
+        self.entries = entries
     }
 }
 
@@ -124,6 +226,20 @@ struct SparseChanges {
     private var removes: [String: [UInt64]] = [:]
     private var removedChunks = 0
     private var removedLength = 0
+    private var batch: (terms: BatchTerms, assigned: [[ChunkID]])?
+
+    /// Adds the postings of a merged batch: `assigned[d]` holds the ids given to document
+    /// *d*'s chunks (empty for a document left unchanged). Replaces any earlier batch; use
+    /// either this or `add(_:_:)` for one set of changes.
+    mutating func add(_ terms: BatchTerms, assigned: [[ChunkID]], documents: [DocumentTerms]) {
+        batch = (terms, assigned)
+        for (ids, d) in zip(assigned, documents) {
+            for (_, c) in zip(ids, d.chunks) {
+                addedChunks += 1
+                addedLength += Int(c.length)
+            }
+        }
+    }
 
     /// Adds the postings of a document's newly written chunks (`ids` in chunk order).
     mutating func add(_ ids: [ChunkID], _ terms: DocumentTerms) {
@@ -171,7 +287,15 @@ struct SparseChanges {
         if removedChunks > 0 {
             try index.remove(removes, chunks: removedChunks, length: removedLength, collection: collection, field: field, txn)
         }
-        if addedChunks > 0 {
+        if let (terms, assigned) = batch, addedChunks > 0 {
+            try index.add(sortedTerms: terms.names.count, term: { terms.names[$0] }, postings: { i, out in
+                for e in terms.entries[terms.starts[i]..<terms.starts[i + 1]] {
+                    let ids = assigned[Int(e.document)]
+                    guard Int(e.chunk) < ids.count else { continue }
+                    out.append(Posting(chunk: ids[Int(e.chunk)].rawValue, tf: e.tf, length: e.length))
+                }
+            }, chunks: addedChunks, length: addedLength, collection: collection, field: field, txn)
+        } else if addedChunks > 0 {
             var adds: [String: [Posting]] = [:]
             adds.reserveCapacity(lists.count)
             for (t, l) in zip(interner.names, lists) { adds[t] = l }

@@ -270,24 +270,34 @@ public struct Importer: Sendable {
     ) throws -> [PreparedDocument] {
         let n = batch.records.count
         let workers = max(1, min(options.workers, n))
-        let results = Mutex<[[Result<PreparedDocument, ImportError>]]>(Array(repeating: [], count: workers))
+        let results = Mutex<[[(Int, Result<PreparedDocument, ImportError>)]]>(Array(repeating: [], count: workers))
         let records = batch.records, locations = batch.locations, vectors = batch.vectors
+        // Documents differ in size by orders of magnitude, so equal shares of the batch leave
+        // one thread idle while the other finishes; each thread takes the next few records
+        // instead.
+        let nextRecord = Atomic<Int>(0)
+        let step = 4
         DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = n * w / workers, hi = n * (w + 1) / workers
-            var local: [Result<PreparedDocument, ImportError>] = []
-            local.reserveCapacity(hi - lo)
-            for i in lo..<hi {
-                local.append(Result { () throws(ImportError) -> PreparedDocument in
-                    try Self.prepareOne(records[i], at: locations[i], sidecar: vectors[i], settings: settings, chunking: chunking)
-                })
+            var local: [(Int, Result<PreparedDocument, ImportError>)] = []
+            local.reserveCapacity(n / workers + step)
+            while true {
+                let lo = nextRecord.wrappingAdd(step, ordering: .relaxed).oldValue
+                guard lo < n else { break }
+                for i in lo..<min(lo + step, n) {
+                    local.append((i, Result { () throws(ImportError) -> PreparedDocument in
+                        try Self.prepareOne(records[i], at: locations[i], sidecar: vectors[i], settings: settings, chunking: chunking)
+                    }))
+                }
             }
             results.withLock { $0[w] = local }
         }
+        // Back to input order: the threads' runs of records interleave.
+        let ordered = results.withLock { $0 }.joined().sorted { $0.0 < $1.0 }.map(\.1)
         var out: [PreparedDocument] = []
         out.reserveCapacity(n)
         var position: [String: Int] = [:]
-        for slice in results.withLock({ $0 }) {
-            for r in slice {
+        do {
+            for r in ordered {
                 switch r {
                 case .success(let doc):
                     summary.documents += 1

@@ -104,19 +104,40 @@ public struct SparseIndex: Sendable {
         _ byTerm: [String: [Posting]], chunks: Int, length: Int, collection: UInt32, field: UInt8,
         _ txn: borrowing WriteTransaction
     ) throws {
-        var w = ByteWriter(capacity: 1024)
         // Terms in key order: the B-tree pages they touch are neighbours, and stay in cache.
-        for term in byTerm.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-            let new = byTerm[term]!
+        let terms = byTerm.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        try add(sortedTerms: terms.count, term: { terms[$0] }, postings: { i, out in out.append(contentsOf: byTerm[terms[i]]!) },
+                chunks: chunks, length: length, collection: collection, field: field, txn)
+    }
+
+    /// Appends postings term by term: `term(i)` for `i` in `0..<count` are distinct terms in
+    /// UTF-8 byte order (so the B-tree pages touched are neighbours), and `postings(i, &out)`
+    /// appends term *i*'s new postings, in increasing chunk order and after every chunk the
+    /// term already has, to `out` (given empty). `chunks` and `length` are added to the
+    /// field's statistics.
+    ///
+    /// - Complexity: per term with postings, one statistics look-up, one seek for its last
+    ///   block and one put per 128 postings; no allocation per term beyond the last block read.
+    public func add(
+        sortedTerms count: Int, term: (Int) -> String, postings fill: (Int, inout [Posting]) -> Void,
+        chunks: Int, length: Int, collection: UInt32, field: UInt8, _ txn: borrowing WriteTransaction
+    ) throws {
+        var w = ByteWriter(capacity: 1024)
+        var new: [Posting] = []
+        var all: [Posting] = []
+        for i in 0..<count {
+            new.removeAll(keepingCapacity: true)
+            fill(i, &new)
             guard !new.isEmpty else { continue }
+            let term = term(i)
             let prefix = Self.blockPrefix(collection, field, term)
             let tk = Self.termKey(collection, field, term)
             let (df, cf) = try termStats(tk, txn)
-            var all: [Posting] = []
+            all.removeAll(keepingCapacity: true)
             // The term's last block, if it has room, is merged with the new postings (a new
             // term has no blocks: no look-up).
             if df > 0, let (key, last) = try lastBlock(prefix, txn), last.count < PostingBlock.capacity {
-                all = last
+                all.append(contentsOf: last)
                 try txn.delete(forKey: key, in: postings)
             }
             all.append(contentsOf: new)
@@ -128,7 +149,9 @@ public struct SparseIndex: Sendable {
                 try txn.put(w.bytes, forKey: Self.blockKey(prefix, all[end - 1].chunk), in: postings)
                 start = end
             }
-            try setTermStats(tk, df + UInt32(new.count), cf + new.reduce(0) { $0 + UInt64($1.tf) }, txn)
+            var addedTF: UInt64 = 0
+            for p in new { addedTF += UInt64(p.tf) }
+            try setTermStats(tk, df + UInt32(new.count), cf + addedTF, txn)
         }
         var s = try statistics(collection: collection, field: field, txn)
         s.documents += UInt64(chunks)

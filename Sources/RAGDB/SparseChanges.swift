@@ -21,12 +21,12 @@ struct DocumentTerms: Sendable {
     /// whose span holds its first byte (chunk spans never split a word); caller-cut chunks are
     /// analyzed one by one.
     init(_ document: NewDocument, analyzer: Analyzer, chunksFollowTokens: Bool) {
-        var interner = TermInterner()
-        func id(_ t: UnsafeBufferPointer<UInt8>) -> Int32 { interner.id(t) }
-        defer { (names, hashes) = (interner.names, interner.hashes) }
+        // The analyzer's callback mutates one captured value (one dynamic exclusivity check
+        // per term); the counting below uses plain locals.
+        var sink = TermSink()
         var counts: [UInt32] = []
         var touched: [Int32] = []
-        func flush(length: UInt32) {
+        func flush(_ length: UInt32, _ counts: inout [UInt32], _ touched: inout [Int32], _ chunks: inout [(postings: [(term: Int32, tf: UInt32)], length: UInt32)]) {
             var postings: [(term: Int32, tf: UInt32)] = []
             postings.reserveCapacity(touched.count)
             for t in touched {
@@ -36,39 +36,54 @@ struct DocumentTerms: Sendable {
             touched.removeAll(keepingCapacity: true)
             chunks.append((postings, length))
         }
-        func count(_ t: Int32) {
-            if Int(t) >= counts.count { counts.append(contentsOf: repeatElement(0, count: Int(t) + 1 - counts.count)) }
-            if counts[Int(t)] == 0 { touched.append(t) }
-            counts[Int(t)] += 1
-        }
         if chunksFollowTokens, let source = document.source ?? (document.chunks.count == 1 ? document.chunks[0].text : nil) {
-            var ids: [Int32] = []
-            var starts: [Int] = []
-            analyzer.forEachTermBytes(source) { t, at in
-                ids.append(id(t))
-                starts.append(at)
-            }
+            analyzer.forEachTermBytes(source) { t, at in sink.add(t, at: at) }
+            counts = [UInt32](repeating: 0, count: sink.interner.names.count)
             let base = document.source == nil ? Int(document.chunks[0].span.start) : 0
             var first = 0
+            let ids = sink.ids, starts = sink.starts
             for c in document.chunks {
                 let lo = Int(c.span.start) - base, hi = Int(c.span.end) - base
                 while first < starts.count && starts[first] < lo { first += 1 }
                 var i = first
                 var length: UInt32 = 0
                 while i < starts.count && starts[i] < hi {
-                    count(ids[i])
+                    let t = ids[i]
+                    if counts[Int(t)] == 0 { touched.append(t) }
+                    counts[Int(t)] += 1
                     length += 1
                     i += 1
                 }
-                flush(length: length)
+                flush(length, &counts, &touched, &chunks)
             }
         } else {
             for c in document.chunks {
-                var length: UInt32 = 0
-                analyzer.forEachTermBytes(c.text) { t, _ in count(id(t)); length += 1 }
-                flush(length: length)
+                sink.ids.removeAll(keepingCapacity: true)
+                sink.starts.removeAll(keepingCapacity: true)
+                analyzer.forEachTermBytes(c.text) { t, at in sink.add(t, at: at) }
+                if counts.count < sink.interner.names.count { counts.append(contentsOf: repeatElement(0, count: sink.interner.names.count - counts.count)) }
+                for t in sink.ids {
+                    if counts[Int(t)] == 0 { touched.append(t) }
+                    counts[Int(t)] += 1
+                }
+                flush(UInt32(sink.ids.count), &counts, &touched, &chunks)
             }
         }
+        (names, hashes) = (sink.interner.names, sink.interner.hashes)
+    }
+}
+
+/// What the analyzer's callback fills while a document is analyzed: each term's number and
+/// the byte offset of its word.
+private struct TermSink {
+    var interner = TermInterner()
+    var ids: [Int32] = []
+    var starts: [Int] = []
+
+    @inline(__always)
+    mutating func add(_ term: UnsafeBufferPointer<UInt8>, at: Int) {
+        ids.append(interner.id(term))
+        starts.append(at)
     }
 }
 

@@ -106,13 +106,13 @@ public struct Analyzer: Sendable, Hashable {
                 let b = bytes[i]
                 if b < 0x80 {
                     // ASCII: letters and digits form words, everything else separates them.
-                    if asciiWord[Int(b)] {
+                    if isASCIIWordByte(b) {
                         let start = i
                         var ascii = true
                         i += 1
                         while i < n {
                             let c = bytes[i]
-                            if c < 0x80 { if asciiWord[Int(c)] { i += 1; continue } else { break } }
+                            if c < 0x80 { if isASCIIWordByte(c) { i += 1; continue } else { break } }
                             // A non-ASCII letter continues the word.
                             let (scalar, len) = decodeScalar(bytes, i)
                             guard isWordScalar(scalar) else { break }
@@ -135,7 +135,7 @@ public struct Analyzer: Sendable, Hashable {
                     i += len
                     while i < n {
                         let c = bytes[i]
-                        if c < 0x80 { if asciiWord[Int(c)] { i += 1; continue } else { break } }
+                        if c < 0x80 { if isASCIIWordByte(c) { i += 1; continue } else { break } }
                         let (s2, l2) = decodeScalar(bytes, i)
                         guard isWordScalar(s2) else { break }
                         i += l2
@@ -276,11 +276,19 @@ final class StopWordTable: Sendable {
     }
 }
 
-private let asciiWord: [Bool] = (0..<128).map { b in
-    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+/// Whether ASCII byte `b` (below 0x80) is a letter or a digit: two 64-bit masks, so the test
+/// reads no table (a global array would cost a lazy-initialisation check per byte).
+@inline(__always)
+private func isASCIIWordByte(_ b: UInt8) -> Bool {
+    let digits: UInt64 = 0x03FF_0000_0000_0000                 // 0x30...0x39
+    let letters: UInt64 = 0x07FF_FFFE_07FF_FFFE                // 0x41...0x5A, 0x61...0x7A (less 0x40)
+    return b < 0x40 ? (digits >> UInt64(b)) & 1 != 0 : (letters >> UInt64(b & 0x3F)) & 1 != 0
 }
 
 private func isWordScalar(_ s: Unicode.Scalar) -> Bool {
+    // General Punctuation (spaces, dashes, quotes, bullets, format characters) holds no
+    // letter, digit or mark: answered without the Unicode tables.
+    if s.value >= 0x2000 && s.value <= 0x206F { return false }
     let p = s.properties
     return p.isAlphabetic || p.numericType != nil || p.generalCategory == .nonspacingMark || p.generalCategory == .spacingMark
 }

@@ -87,51 +87,70 @@ private struct TermSink {
     }
 }
 
-/// Numbers distinct terms by their bytes with an open-addressing table and an FNV-1a hash:
-/// one probe or two per term, and a string only for a term's first occurrence.
+/// Numbers distinct terms by their bytes with an open-addressing table: one probe or two per
+/// term, and a string only for a term's first occurrence. A term of up to 16 bytes (nearly
+/// all) is packed into 128 bits, which is hashed with two multiplies and compared in one
+/// step; longer terms are hashed with FNV-1a and compared byte by byte.
 struct TermInterner {
     private var slotIDs = [Int32](repeating: -1, count: 256)
     /// Each term's hash, by term number.
     private(set) var hashes: [UInt64] = []
+    /// Each term's bytes packed (zero for terms longer than 16 bytes) and its length.
+    private var keys: [SIMD3<UInt64>] = []
     private(set) var names: [String] = []
 
-    /// The FNV-1a hash `id(_:)` files `bytes` under.
+    /// The packed form of `bytes` (up to 16 bytes, little-endian, then the length; longer
+    /// terms: the length alone) and its hash.
     @inline(__always)
-    static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        return h
+    static func key(_ bytes: UnsafeBufferPointer<UInt8>) -> (key: SIMD3<UInt64>, hash: UInt64) {
+        let n = bytes.count
+        guard n <= 16 else {
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+            return (SIMD3(0, 0, UInt64(n)), h)
+        }
+        var lo: UInt64 = 0, hi: UInt64 = 0
+        for j in 0..<min(n, 8) { lo |= UInt64(bytes[j]) << (8 * UInt64(j)) }
+        if n > 8 { for j in 8..<n { hi |= UInt64(bytes[j]) << (8 * UInt64(j - 8)) } }
+        let h = (lo &* 0x9E37_79B9_7F4A_7C15) ^ (hi &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(n)
+        return (SIMD3(lo, hi, UInt64(n)), (h ^ h >> 31) &* 0xBF58_476D_1CE4_E5B9)
     }
+
+    @inline(__always)
+    private func home(_ h: UInt64) -> Int { Int(truncatingIfNeeded: h >> 40) & (slotIDs.count - 1) }
 
     /// The number of the term spelled by `bytes`, given a new number on first sight.
     mutating func id(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
-        let h = Self.hash(bytes)
+        let (k, h) = Self.key(bytes)
         let mask = slotIDs.count - 1
-        var i = Int(truncatingIfNeeded: h >> 17) & mask
+        var i = home(h)
         while slotIDs[i] >= 0 {
             let t = Int(slotIDs[i])
-            if hashes[t] == h && names[t].utf8.elementsEqual(bytes) { return slotIDs[i] }
+            if hashes[t] == h && keys[t] == k && (k[2] <= 16 || names[t].utf8.elementsEqual(bytes)) { return slotIDs[i] }
             i = (i + 1) & mask
         }
-        return insert(String(decoding: bytes, as: UTF8.self), hash: h, at: i)
+        return insert(String(decoding: bytes, as: UTF8.self), key: k, hash: h, at: i)
     }
 
     /// The number of `name`, whose `hash(_:)` is `hash` (carried over from another interner).
     mutating func id(_ name: String, hash h: UInt64) -> Int32 {
         let mask = slotIDs.count - 1
-        var i = Int(truncatingIfNeeded: h >> 17) & mask
+        var i = home(h)
         while slotIDs[i] >= 0 {
             let t = Int(slotIDs[i])
             if hashes[t] == h && names[t] == name { return slotIDs[i] }
             i = (i + 1) & mask
         }
-        return insert(name, hash: h, at: i)
+        var copy = name
+        let k = copy.withUTF8 { Self.key($0).key }
+        return insert(name, key: k, hash: h, at: i)
     }
 
-    private mutating func insert(_ name: String, hash h: UInt64, at i: Int) -> Int32 {
+    private mutating func insert(_ name: String, key: SIMD3<UInt64>, hash h: UInt64, at i: Int) -> Int32 {
         let n = Int32(names.count)
         names.append(name)
         hashes.append(h)
+        keys.append(key)
         slotIDs[i] = n
         if names.count * 2 > slotIDs.count { grow() }
         return n
@@ -141,7 +160,7 @@ struct TermInterner {
         let size = slotIDs.count * 2
         var ids = [Int32](repeating: -1, count: size)
         for (id, h) in hashes.enumerated() {
-            var i = Int(truncatingIfNeeded: h >> 17) & (size - 1)
+            var i = Int(truncatingIfNeeded: h >> 40) & (size - 1)
             while ids[i] >= 0 { i = (i + 1) & (size - 1) }
             ids[i] = Int32(id)
         }

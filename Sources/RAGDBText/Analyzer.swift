@@ -173,7 +173,7 @@ public struct Analyzer: Sendable, Hashable {
                 word.removeAll(keepingCapacity: true)
                 withUnsafeBytes(of: SIMD2(lo.littleEndian, hi.littleEndian)) { word.append(contentsOf: $0[0..<raw.count]) }
                 stem(&word)
-                if word.count <= 16 { cache.insert(key, stemmer: kind, stem: Self.pack(word), length: word.count) }
+                if word.count <= 16 { cache.insert(key, stemmer: kind, stem: Self.pack(word)) }
                 if word.isEmpty { return }
                 word.withUnsafeBufferPointer(body)
                 return

@@ -40,7 +40,7 @@ let package = Package(
             name: "RAGDBStorage", dependencies: ["CRAGDBLMDB", "CRAGDBLZ4"],
             swiftSettings: strict),
         .target(name: "RAGDBChunks", dependencies: ["RAGDBStorage"], swiftSettings: strict),
-        .target(name: "RAGDBText", swiftSettings: strict),
+        .target(name: "RAGDBText", dependencies: ["CRAGDBKernels"], swiftSettings: strict),
         .target(name: "CRAGDBKernels"),
         .target(name: "RAGDBVector", dependencies: ["RAGDBStorage", "CRAGDBKernels"], swiftSettings: strict),
         .target(name: "RAGDBSparse", dependencies: ["RAGDBStorage"], swiftSettings: strict),
@@ -59,7 +59,7 @@ let package = Package(
             name: "RAGDBStorageTests", dependencies: ["RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "RAGDBTextTests", dependencies: ["RAGDBText", "RAGDBTestSupport"],
+            name: "RAGDBTextTests", dependencies: ["RAGDBText", "RAGDBTestSupport", "CRAGDBKernels"],
             exclude: ["make_stemmer_fixture.py"], swiftSettings: strict),
         .testTarget(
             name: "RAGDBChunksTests", dependencies: ["RAGDBChunks", "RAGDBStorage", "RAGDBTestSupport"],

@@ -29,6 +29,27 @@ public struct ByteWriter: Sendable {
     /// Appends raw bytes.
     public mutating func write(bytes part: some Sequence<UInt8>) { bytes.append(contentsOf: part) }
 
+    /// Appends the IEEE 754 binary32 bits of each of `values`, little-endian.
+    ///
+    /// - Complexity: one copy of the array on little-endian hosts (a loop over the values
+    ///   elsewhere).
+    public mutating func write(floats values: [Float]) {
+        #if _endian(little)
+        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        #else
+        for v in values { write(v.bitPattern) }
+        #endif
+    }
+
+    /// Appends the bits of each of `values`, little-endian.
+    public mutating func write(uint16s values: [UInt16]) {
+        #if _endian(little)
+        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        #else
+        for v in values { write(v) }
+        #endif
+    }
+
     /// Appends a u32 little-endian byte count and the UTF-8 bytes of `string`.
     public mutating func writeString32(_ string: String) {
         var s = string

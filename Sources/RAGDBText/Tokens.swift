@@ -1,3 +1,5 @@
+import CRAGDBKernels
+
 /// A token's byte range in a UTF-8 text.
 public struct TokenSpan: Hashable, Sendable {
     /// First byte.
@@ -32,26 +34,15 @@ public func tokenize(_ text: UnsafeBufferPointer<UInt8>, into tokens: inout [Tok
 
 /// The number of tokens in `text` (as `tokenize` counts them), without recording them.
 ///
-/// - Complexity: O(*n*) over the bytes; no allocation.
+/// - Complexity: O(*n*) over the bytes, 16 at a time (a C kernel: SSE2 and popcnt; Swift's
+///   own SIMD types are not vectorised for baseline x86-64, FIELD-NOTES §6); no allocation.
 public func countTokens(_ text: UnsafeBufferPointer<UInt8>) -> Int {
-    // A byte starts a token when it is punctuation, or a word byte after a non-word byte;
-    // branch-free through `startsToken[previous class * 3 + class]`. (A 16-byte SIMD version
-    // in Swift measured 7x slower here: Swift builds for baseline x86-64, and its mask
-    // reductions are not vectorised — FIELD-NOTES §6; a C kernel is the way if this matters.)
-    var count = 0
-    var previous: UInt8 = 0
-    for b in text {
-        let c = byteClass[Int(b)]
-        count &+= Int(startsToken[Int(previous &* 3 &+ c)])
-        previous = c
-    }
-    return count
+    guard let base = text.baseAddress else { return 0 }
+    return ragdb_count_tokens(base, text.count)
 }
 
 /// Byte classes: 0 whitespace, 1 word byte, 2 punctuation or symbol.
 let byteClass: [UInt8] = (0...255).map { b in isSpace(UInt8(b)) ? 0 : isWordByte(UInt8(b)) ? 1 : 2 }
-/// Whether a byte of class `c` after one of class `p` starts a token, at index `p * 3 + c`.
-let startsToken: [UInt8] = [0, 1, 1,  0, 0, 1,  0, 1, 1]
 
 /// The number of tokens in `text`.
 public func countTokens(_ text: [UInt8]) -> Int { text.withUnsafeBufferPointer { countTokens($0) } }

@@ -81,9 +81,9 @@ public struct VectorStore: Sendable {
         var w = ByteWriter(capacity: type.byteCount(dimensions: values.count))
         switch type {
         case .float32:
-            for v in values { w.write(v.bitPattern) }
+            w.write(floats: values)
         case .float16:
-            for v in values { w.write(Float16(v).bitPattern) }
+            w.write(uint16s: values.map { Float16($0).bitPattern })
         case .int8:
             let m = values.reduce(0) { max($0, abs($1)) }
             let scale = m > 0 ? m / 127 : 1

@@ -162,6 +162,14 @@ void ragdb_shuffle_bytes(const void *src, void *dst, size_t count, size_t width)
 /// The inverse of ragdb_shuffle_bytes.
 void ragdb_unshuffle_bytes(const void *src, void *dst, size_t count, size_t width);
 
+/// Tokens in n bytes of UTF-8 as RAGDBText's chunkers count them: runs of word bytes
+/// (non-ASCII, ASCII letters and digits, '_') and single ASCII punctuation or symbol bytes;
+/// whitespace (space, \t \n \v \f \r) separates them. SSE2 classification of 16 bytes at a
+/// time and popcnt where the CPU has it; the byte-at-a-time loop at the scalar level.
+size_t ragdb_count_tokens(const uint8_t *text, size_t n);
+/// The byte-at-a-time reference of ragdb_count_tokens, for tests.
+size_t ragdb_count_tokens_scalar(const uint8_t *text, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

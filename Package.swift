@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "RAGDBNgram", dependencies: ["RAGDBStorage", "CRAGDBKernels"], swiftSettings: strict),
         .target(name: "RAGDBKVCache", dependencies: ["RAGDBStorage", "CRAGDBKernels"], swiftSettings: strict),
         .target(name: "RAGDB", dependencies: ["RAGDBStorage", "RAGDBChunks", "RAGDBText", "RAGDBVector", "RAGDBSparse", "RAGDBNgram", "RAGDBKVCache"], swiftSettings: strict),
-        .target(name: "RAGDBImport", dependencies: ["RAGDB", "CRAGDBZlib"], swiftSettings: strict),
+        .target(name: "RAGDBImport", dependencies: ["RAGDB", "CRAGDBZlib", "CRAGDBKernels"], swiftSettings: strict),
         .target(
             name: "RAGDBCLI",
             dependencies: ["RAGDB", "RAGDBImport", "CRAGDBEdit", .product(name: "ArgumentParser", package: "swift-argument-parser")],

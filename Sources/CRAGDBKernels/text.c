@@ -1,4 +1,5 @@
-// ragdb text kernels: the chunkers' token count (RAGDBText `countTokens`).
+// ragdb text kernels: the chunkers' token count (RAGDBText `countTokens`) and the JSONL
+// parser's string scan (RAGDBImport `JSONParser`).
 //
 // A token is a run of word bytes (non-ASCII, ASCII letters and digits, '_') or one ASCII
 // punctuation or symbol byte; whitespace (space, \t \n \v \f \r) separates tokens. A byte
@@ -96,3 +97,22 @@ size_t ragdb_count_tokens(const uint8_t *text, size_t n) {
 }
 
 size_t ragdb_count_tokens_scalar(const uint8_t *text, size_t n) { return count_tokens_scalar(text, n, 0); }
+
+size_t ragdb_json_string_scan(const uint8_t *p, size_t n) {
+    size_t i = 0;
+#if RAGDB_X86
+    const __m128i quote = _mm_set1_epi8(0x22), backslash = _mm_set1_epi8(0x5C), control = _mm_set1_epi8(0x1F);
+    for (; i + 16 <= n; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, quote), _mm_cmpeq_epi8(b, backslash)),
+                                    _mm_cmpeq_epi8(_mm_min_epu8(b, control), b));  // b <= 0x1F
+        unsigned m = (unsigned)_mm_movemask_epi8(stop);
+        if (m) return i + (size_t)__builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++) {
+        uint8_t b = p[i];
+        if (b == 0x22 || b == 0x5C || b < 0x20) return i;
+    }
+    return n;
+}

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CRAGDBKernels
 
 /// A strict JSON (RFC 8259) parser over UTF-8 bytes, written for the importer's hot loop:
 /// one pass, no intermediate `Data`, strings without escapes decoded straight from the
@@ -121,17 +122,10 @@ struct JSONParser {
         let start = i
         var out: [UInt8]? = nil  // used only once an escape is met
         var runStart = i
-        let quote = SIMD16<UInt8>(repeating: 0x22), backslash = SIMD16<UInt8>(repeating: 0x5C)
-        let space = SIMD16<UInt8>(repeating: 0x20)
-        let raw = UnsafeRawBufferPointer(bytes)
         while true {
-            // Skip 16 bytes at a time while none is a quote, a backslash or a control byte.
-            while i + 16 <= bytes.count {
-                let v = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
-                if any((v .== quote) .| (v .== backslash) .| (v .< space)) { break }
-                i += 16
-            }
-            while i < bytes.count && bytes[i] != 0x22 && bytes[i] != 0x5C && bytes[i] >= 0x20 { i += 1 }
+            // To the next quote, backslash or control byte, 16 bytes a step (a C kernel: Swift's
+            // SIMD reductions are not vectorised for baseline x86-64).
+            if i < bytes.count { i += ragdb_json_string_scan(bytes.baseAddress! + i, bytes.count - i) }
             guard i < bytes.count else { throw fail("unterminated string") }
             let b = bytes[i]
             if b == 0x22 {

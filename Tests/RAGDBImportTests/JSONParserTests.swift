@@ -33,6 +33,27 @@ private func parse(_ s: String) throws -> JSONValue { try JSONParser.parse(Array
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xC3, 0x28, 0x22]) }
     }
 
+    @Test("an escape, a quote or a raw control byte is found at every position around the scan's 16-byte steps")
+    func specialBytesAtEveryPosition() throws {
+        let escaped = Array(#"\n\u00e9\""#.utf8)
+        for length in 0..<70 {
+            for at in 0...length {
+                let run = Array("é".utf8) + Array(repeating: UInt8(ascii: "x"), count: length)
+                let prefix = Array(run[..<at]), rest = Array(run[at...])
+                guard String(validating: prefix, as: UTF8.self) != nil else { continue }  // inside é
+                // Escapes inside the run decode; the text around them stays exact.
+                let json = [0x22] + prefix + escaped + rest + [0x22]
+                let want = String(decoding: prefix, as: UTF8.self) + "\né\"" + String(decoding: rest, as: UTF8.self)
+                #expect(try JSONParser.parse(json) == .string(want), "length \(length) at \(at)")
+                // A raw control byte anywhere is refused, and so is a missing closing quote.
+                var control = [UInt8(0x22)] + run + [0x22]
+                control[1 + at] = 0x1F
+                #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(control) }
+                #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22] + prefix) }
+            }
+        }
+    }
+
     @Test("random documents parse as Foundation parses them", arguments: [1, 2, 3])
     func agreesWithFoundation(seed: UInt64) throws {
         var rng = SeededGenerator(seed: seed)

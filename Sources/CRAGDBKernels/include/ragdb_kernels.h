@@ -169,6 +169,9 @@ void ragdb_unshuffle_bytes(const void *src, void *dst, size_t count, size_t widt
 size_t ragdb_count_tokens(const uint8_t *text, size_t n);
 /// The byte-at-a-time reference of ragdb_count_tokens, for tests.
 size_t ragdb_count_tokens_scalar(const uint8_t *text, size_t n);
+/// The index of the first byte among n that ends a run of plain JSON string bytes: a quote,
+/// a backslash or a control byte (below 0x20); n when there is none. SSE2, 16 bytes a step.
+size_t ragdb_json_string_scan(const uint8_t *p, size_t n);
 
 #ifdef __cplusplus
 }

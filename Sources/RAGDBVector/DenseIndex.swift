@@ -195,36 +195,38 @@ public final class DenseSnapshot: Sendable {
                     } else {
                         Kernels.u8DotMany(scaled, codes: bytes, first: row, count: n, into: &out)
                     }
-                    // Scores for the whole block in one pass without bounds checks, then only
-                    // the rows above the current k-th best reach the heap.
-                    // The metric is fixed per index: one loop each, no switch per row.
-                    let metric = model.metric
+                    // One pass per block, without bounds checks: score a row and offer it to
+                    // the heap only when it beats the current k-th best (the floor is read
+                    // again only after an insert). The metric is fixed per index: one loop
+                    // each, no switch per row.
                     let scale: Float = integer ? factor : 1
+                    let first = row
                     ints.withUnsafeBufferPointer { ip in
-                        out.withUnsafeMutableBufferPointer { op in
-                            if integer { for i in 0..<n { op[i] = Float(ip[i]) * scale } }
-                            switch metric {
-                            case .dot:
-                                for i in 0..<n { op[i] += constant }
-                            case .cosine:
-                                inverseNorms.withUnsafeBufferPointer { inv in
-                                    for i in 0..<n { op[i] = (op[i] + constant) * inv[row + i] }
+                        out.withUnsafeBufferPointer { op in
+                            ids.withUnsafeBufferPointer { idp in
+                                @inline(__always) func raw(_ i: Int) -> Float { integer ? Float(ip[i]) * scale : op[i] }
+                                var floor = top.floor
+                                @inline(__always) func offer(_ i: Int, _ score: Float) {
+                                    guard score >= floor else { return }
+                                    let id = idp[first + i]
+                                    if let allowed, !allowed(id) { return }
+                                    top.insert(id, score)
+                                    floor = top.floor
                                 }
-                            case .l2:
-                                norms.withUnsafeBufferPointer { nb in
-                                    for i in 0..<n { op[i] = -(qq - 2 * (op[i] + constant) + nb[row + i]) }
+                                switch model.metric {
+                                case .dot:
+                                    for i in 0..<n { offer(i, raw(i) + constant) }
+                                case .cosine:
+                                    inverseNorms.withUnsafeBufferPointer { inv in
+                                        for i in 0..<n { offer(i, (raw(i) + constant) * inv[first + i]) }
+                                    }
+                                case .l2:
+                                    norms.withUnsafeBufferPointer { nb in
+                                        for i in 0..<n { offer(i, -(qq - 2 * (raw(i) + constant) + nb[first + i])) }
+                                    }
                                 }
                             }
                         }
-                    }
-                    // Only rows above the current k-th best reach the heap; the floor is read
-                    // again only after an insert.
-                    var floor = top.floor
-                    for i in 0..<n where out[i] >= floor {
-                        let id = ids[row + i]
-                        if let allowed, !allowed(id) { continue }
-                        top.insert(id, out[i])
-                        floor = top.floor
                     }
                     stats.scored += n
                     row += n

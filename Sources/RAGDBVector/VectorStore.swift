@@ -1,7 +1,16 @@
 public import RAGDBStorage
 
 /// How a space's full-precision vectors are stored.
-public enum StoredElementType: UInt8, Sendable, CaseIterable {
+public enum StoredElementType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// The case name (`float32`, `float16`, `int8`), without reflection.
+    public var description: String {
+        switch self {
+        case .float32: "float32"
+        case .float16: "float16"
+        case .int8: "int8"
+        }
+    }
+
     /// IEEE 754 binary32, little-endian: 4 bytes per dimension.
     case float32 = 1
     /// IEEE 754 binary16, little-endian: 2 bytes per dimension.

@@ -23,7 +23,7 @@ What is measured:
          an nq x k int64 .npy of 0-based corpus row numbers; in a make_vectors.py set row r is the
          record "v%06d" % (r + 1)).
   hnsw   hnswlib, space "ip", M=16, ef_construction=200, random_seed=100; build seconds (init_index +
-         add_items), then for ef in 16/32/64/128: recall@k against exact and queries/s one query per
+         add_items), then for ef in 16/20/24/32/64/128: recall@k against exact and queries/s one query per
          call (hnswlib searches with max(ef, k)). Index bytes = size of save_index's file
          (vectors + graph links + labels).
   ivfpq  faiss IndexIVFPQ, inner product, nlist = round(4*sqrt(n)), m = 48 sub-quantizers x 8 bits
@@ -61,7 +61,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_IRMETRICS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "bench", "irmetrics.py"))
 SYSTEMS = ("flat", "hnsw", "ivfpq")
-HNSW_M, HNSW_EFC, HNSW_EFS = 16, 200, (16, 32, 64, 128)
+HNSW_M, HNSW_EFC, HNSW_EFS = 16, 200, (16, 20, 24, 32, 64, 128)
 PQ_M, PQ_BITS, NPROBES, REFINE_FACTOR = 48, 8, (4, 8, 16, 32), 4
 TRAIN_MAX = 100_000
 

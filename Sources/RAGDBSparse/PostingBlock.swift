@@ -34,16 +34,22 @@ public enum PostingBlock {
     /// Encodes `postings` (1 to 128, increasing chunk ids).
     public static func encode(_ postings: ArraySlice<Posting>, into w: inout ByteWriter) {
         precondition(!postings.isEmpty && postings.count <= capacity, "block of \(postings.count) postings")
+        var maxTF: UInt32 = 0, minLength = UInt32.max
+        for p in postings {
+            maxTF = max(maxTF, p.tf)
+            minLength = min(minLength, p.length)
+        }
+        w.reserve(10 + 8 * postings.count)
         w.write(UInt8(1))
         w.write(UInt8(postings.count))
-        w.write(postings.map(\.tf).max()!)
-        w.write(postings.map(\.length).min()!)
+        w.write(maxTF)
+        w.write(minLength)
         var previous: UInt64 = 0
         for p in postings {
             precondition(p.chunk > previous || previous == 0, "postings out of order")
-            writeVarint(p.chunk - previous, &w)
-            writeVarint(UInt64(p.tf), &w)
-            writeVarint(UInt64(p.length), &w)
+            w.writeVarint(p.chunk - previous)
+            w.writeVarint(UInt64(p.tf))
+            w.writeVarint(UInt64(p.length))
             previous = p.chunk
         }
     }
@@ -91,12 +97,4 @@ public enum PostingBlock {
                 UInt32(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: 6, as: UInt32.self)))
     }
 
-    static func writeVarint(_ value: UInt64, _ w: inout ByteWriter) {
-        var v = value
-        while v >= 0x80 {
-            w.write(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        w.write(UInt8(v))
-    }
 }

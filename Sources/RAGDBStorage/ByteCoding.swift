@@ -29,6 +29,24 @@ public struct ByteWriter: Sendable {
     /// Appends raw bytes.
     public mutating func write(bytes part: some Sequence<UInt8>) { bytes.append(contentsOf: part) }
 
+    /// Appends `value` as an unsigned LEB128 varint: 7 bits a byte, lowest first, the high
+    /// bit set on every byte but the last (1 byte below 128, at most 10).
+    public mutating func writeVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    /// Makes room for `count` more bytes, so that appending them does not reallocate
+    /// (growing at least geometrically, so repeated calls stay linear).
+    public mutating func reserve(_ count: Int) {
+        let needed = bytes.count + count
+        if bytes.capacity < needed { bytes.reserveCapacity(max(needed, 2 * bytes.capacity)) }
+    }
+
     /// Appends the IEEE 754 binary32 bits of each of `values`, little-endian.
     ///
     /// - Complexity: one copy of the array on little-endian hosts (a loop over the values

@@ -82,13 +82,16 @@ static size_t (*count_tokens_impl)(const uint8_t *, size_t) = count_tokens_sse2;
 static pthread_once_t count_tokens_once = PTHREAD_ONCE_INIT;
 static void count_tokens_choose(void) {
     __builtin_cpu_init();
-    if (ragdb_kernels_level() > RAGDB_LEVEL_SCALAR && __builtin_cpu_supports("popcnt")) count_tokens_impl = count_tokens_popcnt;
+    if (__builtin_cpu_supports("popcnt")) count_tokens_impl = count_tokens_popcnt;
 }
 #endif
 
 size_t ragdb_count_tokens(const uint8_t *text, size_t n) {
 #if RAGDB_X86
-    if (ragdb_kernels_level() == RAGDB_LEVEL_SCALAR) return count_tokens_scalar(text, n, 0);
+    // SSE2 is part of x86-64; the byte loop runs only when a test has chosen the scalar level
+    // on a machine that has better.
+    if (ragdb_kernels_level() == RAGDB_LEVEL_SCALAR && ragdb_kernels_best_level() > RAGDB_LEVEL_SCALAR)
+        return count_tokens_scalar(text, n, 0);
     pthread_once(&count_tokens_once, count_tokens_choose);
     return count_tokens_impl(text, n);
 #else

@@ -24,9 +24,11 @@ public final class PipelinedWriter: Sendable {
     }
 
     /// Starts writing `batch` in its own transaction after the previous batch is written.
+    /// The batch is checked and its text-index terms merged here, on the caller's thread,
+    /// while the previous batch is still being written.
     ///
-    /// - Throws: the error of the previous batch, if it failed (this batch is then not
-    ///   started).
+    /// - Throws: `.invalidInput` at once when `batch` holds a document id twice; else the
+    ///   error of the previous batch, if it failed (this batch is then not started).
     public func submit(_ batch: [PreparedDocument]) throws(RAGDBError) {
         // Merging the batch's terms needs no transaction: it runs here, beside the write of
         // the previous batch.

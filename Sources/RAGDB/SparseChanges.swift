@@ -117,7 +117,7 @@ struct TermInterner {
     }
 
     @inline(__always)
-    private func home(_ h: UInt64) -> Int { Int(truncatingIfNeeded: h >> 40) & (slotIDs.count - 1) }
+    private func home(_ h: UInt64) -> Int { Int(truncatingIfNeeded: h >> 32) & (slotIDs.count - 1) }
 
     /// The number of the term spelled by `bytes`, given a new number on first sight.
     mutating func id(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
@@ -138,7 +138,7 @@ struct TermInterner {
         var i = home(h)
         while slotIDs[i] >= 0 {
             let t = Int(slotIDs[i])
-            if hashes[t] == h && names[t] == name { return slotIDs[i] }
+            if hashes[t] == h && names[t].utf8.elementsEqual(name.utf8) { return slotIDs[i] }
             i = (i + 1) & mask
         }
         var copy = name
@@ -160,7 +160,7 @@ struct TermInterner {
         let size = slotIDs.count * 2
         var ids = [Int32](repeating: -1, count: size)
         for (id, h) in hashes.enumerated() {
-            var i = Int(truncatingIfNeeded: h >> 40) & (size - 1)
+            var i = Int(truncatingIfNeeded: h >> 32) & (size - 1)
             while ids[i] >= 0 { i = (i + 1) & (size - 1) }
             ids[i] = Int32(id)
         }
@@ -203,6 +203,7 @@ struct BatchTerms: Sendable {
         firstOf.reserveCapacity(documents.count)
         var counts: [Int] = []
         for d in documents {
+            precondition(d.hashes.count == d.names.count, "DocumentTerms without the interner's hashes")
             firstOf.append(global.count)
             for (name, h) in zip(d.names, d.hashes) {
                 let g = interner.id(name, hash: h)

@@ -39,7 +39,7 @@ public enum PostingBlock {
             maxTF = max(maxTF, p.tf)
             minLength = min(minLength, p.length)
         }
-        w.reserve(10 + 8 * postings.count)
+        w.reserve(10 + 20 * postings.count)  // varints: at most 10 + 5 + 5 bytes a posting
         w.write(UInt8(1))
         w.write(UInt8(postings.count))
         w.write(maxTF)

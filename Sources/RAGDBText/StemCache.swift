@@ -41,7 +41,7 @@ final class StemCache {
         @inline(__always)
         private static func slot(_ k: SIMD2<UInt64>) -> Int {
             let h = (k[0] &* 0x9E37_79B9_7F4A_7C15) ^ (k[1] &* 0xC2B2_AE3D_27D4_EB4F)
-            return Int(truncatingIfNeeded: ((h ^ h >> 29) &* 0xBF58_476D_1CE4_E5B9) >> 50) & (slots - 1)
+            return Int(truncatingIfNeeded: ((h ^ h >> 29) &* 0xBF58_476D_1CE4_E5B9) >> UInt64(64 - slots.trailingZeroBitCount))
         }
 
         @inline(__always)

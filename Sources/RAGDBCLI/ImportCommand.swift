@@ -98,6 +98,9 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .long, help: "Documents per transaction.")
     var batch = 2000
 
+    @Option(name: .long, help: "MiB of input per transaction (default 8). Larger batches rewrite the BM25 index's pages less often: faster on large inputs, at about 8 MiB of memory per extra MiB.")
+    var batchMib = 8
+
     @Flag(name: .long, help: "Create the collection without a BM25 text index (faster imports; no 'ragdb search').")
     var noTextIndex = false
 
@@ -130,6 +133,7 @@ struct ImportCommand: ParsableCommand {
         _ = try parsedVectors()
         _ = try parsedSpaces()
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard (1...1024).contains(batchMib) else { throw ValidationError("--batch-mib must be between 1 and 1024") }
         guard !paths.isEmpty else { throw ValidationError("give at least one input path, or - for standard input") }
         if let s = chunkSize, s < 1 { throw ValidationError("--chunk-size must be at least 1") }
         if let o = chunkOverlap, o < 0 || o >= (chunkSize ?? 128) { throw ValidationError("--chunk-overlap must be at least 0 and below the chunk size") }
@@ -141,6 +145,7 @@ struct ImportCommand: ParsableCommand {
         var options = ImportOptions()
         options.format = try choice(format, "--format")
         options.batchDocuments = batch
+        options.batchBytes = batchMib << 20
         options.onError = try choice(onError, "--on-error") ?? .fail
         options.vectorFiles = try parsedVectors()
         options.spaces = try parsedSpaces()

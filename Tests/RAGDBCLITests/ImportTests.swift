@@ -119,6 +119,26 @@ private func summary(_ r: ProcessResult) throws -> [String: Any] {
         }
     }
 
+    @Test("--batch-mib 1 imports a 1.5 MB input in small transactions with the same content as the default; out-of-range values are usage errors")
+    func batchBytes() throws {
+        try withTemporaryDirectory { dir in
+            try writeCorpus(dir + "/in.jsonl", count: 400, words: 600)
+            var exports: [String] = []
+            for mib in ["8", "1"] {
+                let db = dir + "/db" + mib
+                let r = try runRAGDB(["import", db, "--collection", "c", "--batch", "100000", "--batch-mib", mib, dir + "/in.jsonl"])
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(try runRAGDB(["check", db]).status == 0)
+                exports.append(try runRAGDB(["export", db, "--collection", "c", "--chunks"]).stdout)
+            }
+            #expect(exports[0] == exports[1] && !exports[0].isEmpty)
+            for bad in ["0", "2000"] {
+                let r = try runRAGDB(["import", dir + "/x", "--collection", "c", "--batch-mib", bad, dir + "/in.jsonl"])
+                #expect(r.status == 64 && r.stderr.contains("--batch-mib"), "\(r.stderr)")
+            }
+        }
+    }
+
     @Test("stdin, --dry-run and --on-error skip")
     func modes() throws {
         try withTemporaryDirectory { dir in

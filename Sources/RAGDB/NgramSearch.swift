@@ -281,34 +281,74 @@ extension Collection {
     @discardableResult
     public func buildNgramSegment(maxSegmentBytes: Int = 256 << 20) throws(RAGDBError) -> Int {
         let settings = try requireNgram()
-        let store = database.ngramStore, chunks = database.chunkStore
+        let chunks = database.chunkStore
         let collection = id
+        let indexed = try buildPendingSegments(database.ngramStore, maxSymbols: maxSegmentBytes, read: { c, txn in
+            try chunks.chunk(ChunkID(rawValue: c), in: collection, txn).map { chunk in
+                let bytes = settings.normalize(chunk.text)
+                return ((id: c, bytes: bytes), bytes.count)
+            }
+        }, build: { input in FMSegment.build(input) })
+        try buildTokenNgramSegments()
+        return indexed
+    }
+
+    /// The end of a compaction both n-gram indexes share: builds one segment from `input`
+    /// (every live chunk, in id order; `build` consumes it) outside any transaction, then
+    /// writes it in one transaction that reconciles it with the chunks live at that point.
+    ///
+    /// - Returns: the chunks in the segment.
+    func replaceSegments<Input>(_ store: NgramStore, with input: consuming [Input], build: (consuming [Input]) -> FMSegment) throws(RAGDBError) -> Int {
+        let count = input.count
+        let segment = count == 0 ? nil : build(consume input)
+        let chunks = database.chunkStore, collection = id
+        try rethrowingAsRAGDB {
+            try database.env.write { txn in
+                var live: [UInt64] = []
+                try chunks.scanChunks(of: collection, txn) { chunk in live.append(chunk.id.rawValue); return .next }
+                try store.replaceAll(with: segment, live: live.sorted(), collection: collection.rawValue, txn)
+            }
+        }
+        return count
+    }
+
+    /// The loop both n-gram indexes (bytes and token ids) share: reads the pending chunks of
+    /// `store` from a snapshot, up to about `maxSymbols` symbols at a time (`read` gives a
+    /// chunk's segment input and its symbol count; nil skips a chunk that is gone), builds a
+    /// segment outside any transaction (`build` consumes the input, so its memory can go
+    /// while the segment is made) and writes it in one transaction with the removal of its
+    /// pending records, until none is left.
+    ///
+    /// - Returns: the chunks indexed.
+    func buildPendingSegments<Input>(
+        _ store: NgramStore, maxSymbols: Int,
+        read: (UInt64, borrowing ReadTransaction) throws -> (Input, Int)?,
+        build: (consuming [Input]) -> FMSegment
+    ) throws(RAGDBError) -> Int {
+        let collection = id.rawValue
         var indexed = 0
         var after: UInt64 = 0
         while true {
-            let input: [(id: UInt64, bytes: [UInt8])] = try rethrowingAsRAGDB {
+            let (input, last): ([Input], UInt64) = try rethrowingAsRAGDB {
                 try database.env.read { txn in
-                    var input: [(id: UInt64, bytes: [UInt8])] = []
-                    var bytes = 0
-                    for c in try store.pendingChunks(collection: collection.rawValue, txn) where c > after {
-                        guard bytes < maxSegmentBytes else { break }
-                        guard let chunk = try chunks.chunk(ChunkID(rawValue: c), in: collection, txn) else { continue }
-                        let normalized = settings.normalize(chunk.text)
-                        bytes += normalized.count + 1
-                        input.append((c, normalized))
+                    var input: [Input] = []
+                    var total = 0, last: UInt64 = 0
+                    for c in try store.pendingChunks(collection: collection, txn) where c > after {
+                        guard total < maxSymbols else { break }
+                        guard let (item, count) = try read(c, txn) else { continue }
+                        total += count + 1
+                        input.append(item)
+                        last = c
                     }
-                    return input
+                    return (input, last)
                 }
             }
-            guard let last = input.last else {
-                try buildTokenNgramSegments()
-                return indexed
-            }
+            guard !input.isEmpty else { return indexed }
             let count = input.count
-            let segment = FMSegment.build(consume input)
-            try rethrowingAsRAGDB { try database.env.write { txn in try store.append(segment, collection: collection.rawValue, txn) } }
+            let segment = build(consume input)
+            try rethrowingAsRAGDB { try database.env.write { txn in try store.append(segment, collection: collection, txn) } }
             indexed += count
-            after = last.id
+            after = last
         }
     }
 
@@ -333,19 +373,11 @@ extension Collection {
                 return input.sorted { $0.id < $1.id }
             }
         }
-        let count = input.count
         let symbols = input.reduce(1) { $0 + $1.bytes.count + 1 }
         guard symbols < Int(Int32.max) else {
             throw RAGDBError(.invalidInput, "the collection's n-gram text (\(symbols) symbols) exceeds one segment's limit of 2^31 − 1; it stays in its current segments", field: "ngram_index")
         }
-        let segment = count == 0 ? nil : FMSegment.build(consume input)
-        try rethrowingAsRAGDB {
-            try database.env.write { txn in
-                var live: [UInt64] = []
-                try chunks.scanChunks(of: collection, txn) { chunk in live.append(chunk.id.rawValue); return .next }
-                try store.replaceAll(with: segment, live: live.sorted(), collection: collection.rawValue, txn)
-            }
-        }
+        let count = try replaceSegments(store, with: input, build: { FMSegment.build($0) })
         try compactTokenNgramIndex()
         return count
     }

@@ -148,30 +148,13 @@ extension Collection {
     @discardableResult
     func buildTokenNgramSegments(maxSegmentTokens: Int = 32 << 20) throws(RAGDBError) -> Int {
         guard settings.ngramIndex?.tokens == true else { return 0 }
-        let store = database.ngramTokenStore, tokens = database.chunkTokens
-        let collection = id
-        var indexed = 0
-        var after: UInt64 = 0
-        while true {
-            let input: [(id: UInt64, tokens: [UInt32])] = try rethrowingAsRAGDB {
-                try database.env.read { txn in
-                    var input: [(id: UInt64, tokens: [UInt32])] = []
-                    var total = 0
-                    for c in try store.pendingChunks(collection: collection.rawValue, txn) where c > after {
-                        guard total < maxSegmentTokens else { break }
-                        let t = try tokens.tokens(chunk: c, collection: collection.rawValue, txn) ?? []
-                        total += t.count + 1
-                        input.append((c, t))
-                    }
-                    return input
-                }
-            }
-            guard let last = input.last else { return indexed }
-            let segment = FMSegment.build(tokens: input)
-            try rethrowingAsRAGDB { try database.env.write { txn in try store.append(segment, collection: collection.rawValue, txn) } }
-            indexed += input.count
-            after = last.id
-        }
+        let tokens = database.chunkTokens
+        let collection = id.rawValue
+        // A chunk without token ids is indexed as empty, so that it stops being pending.
+        return try buildPendingSegments(database.ngramTokenStore, maxSymbols: maxSegmentTokens, read: { c, txn in
+            let t = try tokens.tokens(chunk: c, collection: collection, txn) ?? []
+            return ((id: c, tokens: t), t.count)
+        }, build: { input in FMSegment.build(tokens: input) })
     }
 
     /// Rebuilds the token-id index as one segment over every live chunk (see
@@ -194,14 +177,6 @@ extension Collection {
         guard symbols < Int(Int32.max) else {
             throw RAGDBError(.invalidInput, "the collection's token ids (\(symbols) symbols) exceed one segment's limit of 2^31 − 1; they stay in their current segments", field: "ngram_index.tokens")
         }
-        let segment = input.isEmpty ? nil : FMSegment.build(tokens: input)
-        try rethrowingAsRAGDB {
-            try database.env.write { txn in
-                var live: [UInt64] = []
-                try chunks.scanChunks(of: collection, txn) { live.append($0.id.rawValue); return .next }
-                try store.replaceAll(with: segment, live: live.sorted(), collection: collection.rawValue, txn)
-            }
-        }
-        return input.count
+        return try replaceSegments(store, with: input, build: { FMSegment.build(tokens: $0) })
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reads a ragdb database of format version 4, written from Format.md alone.
+"""Reads a ragdb database of format version 5, written from Format.md alone.
 
 Usage: format_reader.py DB_DIR   (pip install lmdb lz4 xxhash)
 Prints one JSON line per chunk, collections by name, chunks by id:
@@ -146,8 +146,8 @@ def main(path, kv=False):
         v = txn.get(b"format_version", db=meta)
         if v is None or len(v) != 4: raise Bad("no valid format version record")
         version = struct.unpack("<I", v)[0]
-        if version != 4: raise Bad(f"format version {version}; this reader reads version 4 only"
-                                   + (" (written by a newer ragdb)" if version > 4 else ""))
+        if version != 5: raise Bad(f"format version {version}; this reader reads version 5 only"
+                                   + (" (written by a newer ragdb)" if version > 5 else ""))
         for n in TABLES + ("kv_profiles", "kv_entries", "kv_segments", "kv_stats", "metadata_index", "metadata_stats"):
             if n not in names: raise Bad(f"lacks the table {n!r}")
         caches = read_kv(env, txn, names)
@@ -227,16 +227,20 @@ def main(path, kv=False):
                 space = struct.unpack(">H", k[4:6])[0]
                 r = Reader(unframe(v, f"dense model of space {space}"), f"dense model of space {space}")
                 layout, kind, metric, _, d, lists, _ = r.u("<B"), r.u("<B"), r.u("<B"), r.u("<B"), r.u("<I"), r.u("<I"), r.u("<I")
-                if layout != 1 or kind not in (1, 2, 3) or metric not in (1, 2, 3): raise Bad(f"dense model of space {space}: bad header")
+                if layout != 1 or kind not in (1, 2, 3, 4) or metric not in (1, 2, 3): raise Bad(f"dense model of space {space}: bad header")
                 if space >= len(spaces) or d != spaces[space]["dimensions"] or not 1 <= lists <= 1 << 20:
                     raise Bad(f"dense model of space {space}: {d} dimensions, {lists} lists")
                 if kind == 3:
                     sub = r.u("<I")
                     if sub == 0 or d % sub: raise Bad(f"dense model of space {space}: sub-vectors of {sub}")
                     r.take(1024 * d)
+                elif kind == 4:
+                    axes, first = r.u("<I"), r.u("<I")
+                    if not 1 <= first <= axes <= d: raise Bad(f"dense model of space {space}: {axes} axes, {first} first")
+                    r.take(4 * d + 4 * axes + axes * d + 8 * axes)
                 else: r.take(8 * d)
                 r.take(4 * d * lists); r.end()
-                size = 8 + {1: 8 * ((d + 63) // 64), 2: d, 3: d // sub if kind == 3 else 0}[kind]
+                size = 8 + {1: 8 * ((d + 63) // 64), 2: d, 3: d // sub if kind == 3 else 0, 4: axes if kind == 4 else 0}[kind]
                 for ck, cv in scan(txn, t["dense_codes"], k):   # Format.md §"dense_codes"
                     chunk = struct.unpack(">Q", ck[6:])[0]
                     if len(ck) != 14 or len(cv) != size or struct.unpack("<I", cv[:4])[0] >= lists:

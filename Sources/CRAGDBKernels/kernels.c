@@ -542,6 +542,219 @@ void ragdb_u8s8_dot_many(const int8_t *q, const uint8_t *codes, size_t n, size_t
     u8s8_dot_many_scalar(q, codes, n, count, out);
 }
 
+// MARK: PCA prefix plane: rows interleaved in blocks of 16
+
+static void u8s8_dots_interleaved_scalar(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
+    for (size_t b = 0; b < nblocks; b++) {
+        const uint8_t *blk = blocks + b * groups * 64;
+        for (size_t lane = 0; lane < 16; lane++) {
+            int32_t d = 0;
+            for (size_t g = 0; g < groups; g++)
+                for (size_t t = 0; t < 4; t++) d += (int32_t)blk[g * 64 + lane * 4 + t] * (int32_t)q[g * 4 + t];
+            out[b * 16 + lane] = d;
+        }
+    }
+}
+
+#if RAGDB_X86
+// One vpdpbusd adds four dimensions of sixteen rows at once (the block's 64 bytes of a group
+// against the group's four query bytes broadcast): no horizontal sums. Four blocks per step
+// keep four independent accumulator chains in flight.
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void u8s8_dots_interleaved_vnni(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
+    const size_t stride = groups * 64;
+    size_t b = 0;
+    for (; b + 4 <= nblocks; b += 4) {
+        const uint8_t *p = blocks + b * stride;
+        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512(), a3 = _mm512_setzero_si512();
+        for (size_t g = 0; g < groups; g++) {
+            int32_t word;
+            memcpy(&word, q + 4 * g, 4);
+            const __m512i qv = _mm512_set1_epi32(word);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(p + g * 64)), qv);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void *)(p + stride + g * 64)), qv);
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_loadu_si512((const void *)(p + 2 * stride + g * 64)), qv);
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_loadu_si512((const void *)(p + 3 * stride + g * 64)), qv);
+        }
+        _mm512_storeu_si512((void *)(out + b * 16), a0);
+        _mm512_storeu_si512((void *)(out + b * 16 + 16), a1);
+        _mm512_storeu_si512((void *)(out + b * 16 + 32), a2);
+        _mm512_storeu_si512((void *)(out + b * 16 + 48), a3);
+    }
+    for (; b < nblocks; b++) {
+        const uint8_t *p = blocks + b * stride;
+        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+        size_t g = 0;
+        for (; g + 2 <= groups; g += 2) {
+            int32_t w0, w1;
+            memcpy(&w0, q + 4 * g, 4);
+            memcpy(&w1, q + 4 * g + 4, 4);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(p + g * 64)), _mm512_set1_epi32(w0));
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void *)(p + g * 64 + 64)), _mm512_set1_epi32(w1));
+        }
+        if (g < groups) {
+            int32_t w0;
+            memcpy(&w0, q + 4 * g, 4);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(p + g * 64)), _mm512_set1_epi32(w0));
+        }
+        _mm512_storeu_si512((void *)(out + b * 16), _mm512_add_epi32(a0, a1));
+    }
+}
+#endif
+
+void ragdb_u8s8_dots_interleaved(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
+#if RAGDB_X86
+    if (ragdb_kernels_have_vnni()) { u8s8_dots_interleaved_vnni(q, blocks, groups, nblocks, out); return; }
+#endif
+    u8s8_dots_interleaved_scalar(q, blocks, groups, nblocks, out);
+}
+
+void ragdb_u8s8_dots_interleaved_reference(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
+    u8s8_dots_interleaved_scalar(q, blocks, groups, nblocks, out);
+}
+
+// The k-th largest (k ≥ 1) of n values, reordering them (Hoare's quickselect).
+static int32_t kth_largest(int32_t *v, size_t n, size_t k) {
+    size_t lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        const int32_t pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] > pivot) i++;
+            while (v[j] < pivot) j--;
+            if (i <= j) {
+                const int32_t t = v[i]; v[i] = v[j]; v[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else return v[want];
+    }
+    return v[want];
+}
+
+// Reorders keys[0..<n] so that its first k (1 ≤ k < n) are the k smallest (quickselect).
+static void kth_smallest_key(int64_t *v, size_t n, size_t k) {
+    size_t lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        const int64_t pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot) i++;
+            while (v[j] > pivot) j--;
+            if (i <= j) {
+                const int64_t t = v[i]; v[i] = v[j]; v[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else return;
+    }
+}
+
+#if RAGDB_X86
+__attribute__((target("avx512f")))
+static void block_maxima_avx512(const int32_t *values, size_t blocks, int32_t *out) {
+    for (size_t b = 0; b < blocks; b++) out[b] = _mm512_reduce_max_epi32(_mm512_loadu_si512((const void *)(values + 16 * b)));
+}
+
+__attribute__((target("avx512f")))
+static size_t collect_avx512(const int32_t *values, size_t count, int32_t floor, int64_t *keys, size_t capacity) {
+    // Compressed in registers (a compressing store to memory is microcoded on AMD Zen 4).
+    // Returns SIZE_MAX when more than `capacity` values reach the floor.
+    size_t n = 0, i = 0;
+    const __m512i f = _mm512_set1_epi32(floor);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; i + 16 <= count; i += 16) {
+        const __m512i v = _mm512_loadu_si512((const void *)(values + i));
+        const __mmask16 keep = _mm512_cmpge_epi32_mask(v, f);
+        if (!keep) continue;
+        int32_t kv[16], kr[16];
+        _mm512_storeu_si512((void *)kv, _mm512_maskz_compress_epi32(keep, v));
+        _mm512_storeu_si512((void *)kr, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(iota, _mm512_set1_epi32((int)i))));
+        const int c = __builtin_popcount(keep);
+        if (n + (size_t)c > capacity) return SIZE_MAX;
+        for (int t = 0; t < c; t++) keys[n++] = (int64_t)((uint64_t)(-(int64_t)kv[t]) << 32) | (int64_t)(uint32_t)kr[t];
+    }
+    for (; i < count; i++)
+        if (values[i] >= floor) {
+            if (n == capacity) return SIZE_MAX;
+            keys[n++] = (int64_t)((uint64_t)(-(int64_t)values[i]) << 32) | (int64_t)i;
+        }
+    return n;
+}
+#endif
+
+static size_t collect_scalar(const int32_t *values, size_t count, int32_t floor, int64_t *keys, size_t capacity) {
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (values[i] >= floor) {
+            if (n == capacity) return SIZE_MAX;
+            keys[n++] = (int64_t)((uint64_t)(-(int64_t)values[i]) << 32) | (int64_t)i;
+        }
+    return n;
+}
+
+size_t ragdb_top_rows(const int32_t *values, size_t count, size_t m, uint32_t *rows, int32_t *best) {
+    if (count == 0 || m == 0) return 0;
+    // A floor below which no row can be among the m best, and above which few others are:
+    // the m-th largest of the maxima of 16-row blocks (at least m blocks reach it, so at
+    // least m rows do; about m·1.1 on random data). Too few blocks: the smallest value.
+    const size_t blocks = count / 16;
+    int32_t floor = values[0];
+    if (m >= count) {
+        for (size_t i = 1; i < count; i++) floor = values[i] < floor ? values[i] : floor;
+    } else if (blocks >= m) {
+        int32_t stack[1024];
+        int32_t *maxima = blocks <= 1024 ? stack : (int32_t *)malloc(blocks * sizeof(int32_t));
+        if (!maxima) return 0;
+#if RAGDB_X86
+        if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX512) block_maxima_avx512(values, blocks, maxima);
+        else
+#endif
+        for (size_t b = 0; b < blocks; b++) {
+            int32_t x = values[16 * b];
+            for (size_t t = 1; t < 16; t++) x = values[16 * b + t] > x ? values[16 * b + t] : x;
+            maxima[b] = x;
+        }
+        floor = kth_largest(maxima, blocks, m);
+        if (maxima != stack) free(maxima);
+    } else {
+        for (size_t i = 1; i < count; i++) floor = values[i] < floor ? values[i] : floor;
+    }
+    // Kept rows as (−value, row) in one 64-bit key, so that ascending keys are best first,
+    // ties by the smaller row: on the stack while at most 512 (else collected again into
+    // an allocation).
+    int64_t local[512];
+    int64_t *keys = local;
+    size_t (*collect)(const int32_t *, size_t, int32_t, int64_t *, size_t) = collect_scalar;
+#if RAGDB_X86
+    if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX512) collect = collect_avx512;
+#endif
+    size_t n = collect(values, count, floor, keys, 512);
+    if (n == SIZE_MAX) {
+        keys = (int64_t *)malloc(count * sizeof(int64_t));
+        if (!keys) return 0;
+        n = collect(values, count, floor, keys, count);
+    }
+    // Only the set of the m best matters to the caller (it rescores them), so partition
+    // around the m-th key instead of sorting: O(n).
+    if (n > m) kth_smallest_key(keys, n, m);
+    const size_t out = n < m ? n : m;
+    for (size_t i = 0; i < out; i++) {
+        rows[i] = (uint32_t)((uint64_t)keys[i] & 0xFFFFFFFFu);
+        best[i] = (int32_t)(-(keys[i] >> 32));
+    }
+    if (keys != local) free(keys);
+    return out;
+}
+
 void ragdb_u8s8_dot_many_reference(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out) {
     u8s8_dot_many_scalar(q, codes, n, count, out);
 }

@@ -14,7 +14,7 @@ import Foundation
 /// snapshot. Closed when the last reference goes.
 public final class Database: Sendable {
     /// The on-disk format version this build reads and writes (Format.md).
-    public static let formatVersion: UInt32 = 4
+    public static let formatVersion: UInt32 = 5
     /// The version string recorded in new databases.
     public static let softwareVersion = "ragdb 0.1.0"
 
@@ -115,14 +115,15 @@ public final class Database: Sendable {
             guard let found = version, let version = found else {
                 throw RAGDBError(.notADatabase, "\(path) has no valid format version record")
             }
-            if (1...3).contains(version) && options.upgrade && !options.readOnly {
+            if (1...4).contains(version) && options.upgrade && !options.readOnly {
                 // Versions 2 and 3 only added tables (the dense and n-gram indexes, learned
                 // sparse vectors; the KV-cache store); version 4 changed the n-gram segment
-                // layout. Create the missing tables, move every chunk of an n-gram index back to
+                // layout; version 5 added a dense code kind (pca8), which changes no existing
+                // byte. Create the missing tables, move every chunk of an n-gram index back to
                 // pending (its segments are rebuilt from there), and record the new version, in
                 // one transaction.
                 let added = (version == 1 ? Self.tablesAddedInVersion2 : []) + (version <= 2 ? Self.tablesAddedInVersion3 : [])
-                    + Self.tablesAddedInVersion4
+                    + (version <= 3 ? Self.tablesAddedInVersion4 : [])
                 var existing: [String: Table] = [:]
                 for name in ChunkStore.tableNames + [Self.catalogTable] + (version >= 2 ? NgramStore.tableNames : []) {
                     guard let t = try env.table(name, create: false) else { throw RAGDBError(.corrupt, "\(path) lacks the table \"\(name)\"") }
@@ -135,7 +136,7 @@ public final class Database: Sendable {
                         // The metadata index of version 3 covers the chunks already stored.
                         try Self.buildMetadataIndex(store: store, catalog: catalog, index: MetadataIndex(tables: created), txn)
                     }
-                    if version >= 2 {
+                    if (2...3).contains(version) {
                         try Self.resetNgramSegments(store: store, catalog: catalog, ngram: NgramStore(tables: existing), txn)
                     }
                     var w = ByteWriter(capacity: 4)
@@ -144,7 +145,7 @@ public final class Database: Sendable {
                 }
             } else if version != Self.formatVersion {
                 let hint = version > Self.formatVersion ? "it was written by a newer ragdb; upgrade ragdb to open it"
-                    : (1...3).contains(version) ? "run `ragdb upgrade \(path)` to upgrade it in place" : "this format is not supported"
+                    : (1...4).contains(version) ? "run `ragdb upgrade \(path)` to upgrade it in place" : "this format is not supported"
                 throw RAGDBError(.unsupportedFormat, "\(path) has format version \(version); this ragdb reads version \(Self.formatVersion): \(hint)")
             }
             for name in Self.allTables {

@@ -140,7 +140,7 @@ public struct DenseIndexSummary: Sendable, Hashable, Codable {
     public var vectors: Int
     /// IVF lists.
     public var lists: Int
-    /// Code kind (`int8` or `binary`).
+    /// Code kind (`int8`, `pca8`, `pq` or `binary`).
     public var codes: String
     /// Bytes of one code.
     public var codeBytes: Int

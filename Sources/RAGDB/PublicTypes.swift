@@ -23,5 +23,5 @@ public typealias Durability = EnvironmentOptions.Durability
 public typealias Metadata = RAGDBChunks.Metadata
 /// How a dense index is trained (code kind, IVF lists, sample). See `RAGDBVector.DenseModel.Options`.
 public typealias DenseIndexOptions = DenseModel.Options
-/// The compact code kinds of a dense index (int8, binary). See `RAGDBVector.CodeKind`.
+/// The compact code kinds of a dense index (int8, pca8, pq, binary). See `RAGDBVector.CodeKind`.
 public typealias DenseCodeKind = CodeKind

@@ -292,7 +292,8 @@ struct UpgradeCommand: ParsableCommand {
         discussion: """
             Versions 2 and 3 added tables; version 4 changed the n-gram segment layout, so the upgrade moves every chunk of an \
             n-gram index back to pending and then rebuilds the segments (one transaction each; a kill leaves them pending, and \
-            running the command again finishes). A database of the current version is left as it is.
+            running the command again finishes). Version 5 added the pca8 dense code kind: from version 4 only the version \
+            record changes. A database of the current version is left as it is.
             """)
 
     @Argument(help: "The database directory.")

@@ -470,7 +470,8 @@ struct IndexCommand: ParsableCommand {
         abstract: "Build a vector space's dense index: IVF lists and compact codes, for dense search.",
         discussion: """
             Trains on the space's stored vectors (k-means on a sample for the IVF centroids; \\
-            per-dimension ranges for int8 codes, means for binary codes), then codes every \\
+            per-dimension ranges for int8 codes, means for binary codes, principal axes for \\
+            pca8 codes), then codes every \\
             vector, in one transaction that replaces any previous index of the space. Later \\
             imports code their vectors as they write them; deletes remove their codes. \\
             Rebuild after the data has changed a lot, so that the lists stay balanced.
@@ -488,8 +489,14 @@ struct IndexCommand: ParsableCommand {
     @Option(name: .long, help: "The vector space (default: the collection's only space).")
     var space: String?
 
-    @Option(name: .long, help: "Code kind: int8 (1 byte per dimension), pq (1 byte per 8 dimensions) or binary (1 bit per dimension).")
+    @Option(name: .long, help: "Code kind: int8 (1 byte per dimension), pca8 (1 byte per kept principal axis, about 2/3 of the dimensions; the fastest for small collections), pq (1 byte per 8 dimensions) or binary (1 bit per dimension).")
     var codes = "int8"
+
+    @Option(name: .long, help: "pca8: principal axes kept (default: 2/3 of the dimensions, rounded up to 8).")
+    var pcaAxes: Int?
+
+    @Option(name: .long, help: "pca8: axes every probed row is scored on before the best few dozen are rescored on all (default: 1/4 of the dimensions).")
+    var prefixAxes: Int?
 
     @Option(name: .long, help: "IVF lists (default: 1 below 20,000 vectors, else about 4√n).")
     var lists: Int?
@@ -501,7 +508,10 @@ struct IndexCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard DenseCodeKind(name: codes) != nil else { throw ValidationError("--codes must be int8, pq or binary, not '\(codes)'") }
+        guard let kind = DenseCodeKind(name: codes) else { throw ValidationError("--codes must be int8, pca8, pq or binary, not '\(codes)'") }
+        if (pcaAxes != nil || prefixAxes != nil) && kind != .pca8 { throw ValidationError("--pca-axes and --prefix-axes apply to --codes pca8 only") }
+        if let pcaAxes, pcaAxes < 1 { throw ValidationError("--pca-axes must be at least 1") }
+        if let prefixAxes, prefixAxes < 1 || prefixAxes > (pcaAxes ?? .max) { throw ValidationError("--prefix-axes must be between 1 and --pca-axes") }
         if let lists, lists < 1 { throw ValidationError("--lists must be at least 1") }
         guard sample >= 1 else { throw ValidationError("--sample must be at least 1") }
     }
@@ -517,6 +527,8 @@ struct IndexCommand: ParsableCommand {
         options.codes = DenseCodeKind(name: codes)!
         options.lists = lists
         options.sampleLimit = sample
+        options.rotatedDimensions = pcaAxes
+        options.prefixDimensions = prefixAxes
         let summary = try c.buildDenseIndex(space: name, options: options)
         if json {
             try Output.json(summary)

@@ -110,8 +110,17 @@ public final class DenseSnapshot: Sendable {
     /// 1/|decoded code| of each row (0 for a zero code): cosine scoring without a square
     /// root and a division per row.
     let inverseNorms: [Float]
-    /// Scalar8 and PQ codes, `codeBytes` bytes a row.
+    /// Scalar8 and PQ codes, `codeBytes` bytes a row. PCA8: the first `prefixDimensions`
+    /// bytes of each row's code (the prefix plane), padded to a multiple of 4 and
+    /// interleaved in blocks of 16 rows (see `Kernels.u8s8DotsInterleaved`); each list
+    /// starts a new block.
     let bytes: [UInt8]
+    /// PCA8: `lists + 1` block offsets into the prefix plane (list `l` holds blocks
+    /// `blockStart[l]..<blockStart[l + 1]`); empty for other kinds.
+    let blockStart: [Int]
+    /// PCA8: the remaining `rotatedDimensions − prefixDimensions` bytes of each row's code
+    /// (the suffix plane); empty for other kinds.
+    let suffix: [UInt8]
     /// Binary codes, `codeBytes / 8` words a row.
     let words: [UInt64]
 
@@ -119,10 +128,14 @@ public final class DenseSnapshot: Sendable {
     public var count: Int { ids.count }
     /// Bytes held in memory: codes, ids, norms, offsets and the model.
     public var residentBytes: Int {
-        bytes.count + words.count * 8 + ids.count * 8 + norms.count * 8 + start.count * 8 + model.residentBytes
+        bytes.count + suffix.count + words.count * 8 + ids.count * 8 + norms.count * 8 + (start.count + blockStart.count) * 8
+            + model.residentBytes
     }
 
-    init(model: DenseModel, start: [Int], ids: [UInt64], norms: [Float], bytes: [UInt8], words: [UInt64]) {
+    init(model: DenseModel, start: [Int], ids: [UInt64], norms: [Float], bytes: [UInt8], blockStart: [Int] = [], suffix: [UInt8] = [],
+         words: [UInt64]) {
+        self.blockStart = blockStart
+        self.suffix = suffix
         self.model = model
         self.start = start
         self.ids = ids
@@ -139,15 +152,25 @@ public final class DenseSnapshot: Sendable {
     /// The default number of candidates to verify for `k` results: int8 codes rank so closely
     /// to the exact order that 3k suffice; 1-bit and PQ codes need about 20k (docs/dense.md).
     public func defaultCandidates(k: Int) -> Int {
-        model.kind == .scalar8 ? max(3 * k, 30) : max(20 * k, 200)
+        model.kind == .scalar8 || model.kind == .pca8 ? max(3 * k, 30) : max(20 * k, 200)
     }
+
+    /// PCA8: the default number of rows the prefix scan passes to the full rescoring for
+    /// `candidates` candidates: 4 × candidates, at least 48 (recall@10 0.99 with 12
+    /// candidates on manpages-dev; docs/dense.md, "PCA codes").
+    public static func defaultRescored(candidates: Int) -> Int { max(48, 4 * candidates) }
 
     /// The `candidates` rows whose codes score best for `query` (raw, as the caller gives it),
     /// looking in the `probes` lists whose centroids are nearest.
     ///
+    /// PCA8 codes scan the prefix plane of the probed lists, keep the best `rescored` rows
+    /// (default `defaultRescored(candidates:)`), and rank those on their whole codes.
+    ///
     /// - Complexity: lists dot products to rank the lists, then one code-kernel pass over the
     ///   probed lists; no LMDB access, no per-row allocation.
-    public func search(_ query: [Float], candidates: Int, probes: Int? = nil, allowed: ((UInt64) -> Bool)? = nil) -> (hits: [DenseHit], statistics: DenseStageStatistics) {
+    public func search(
+        _ query: [Float], candidates: Int, probes: Int? = nil, rescored: Int? = nil, allowed: ((UInt64) -> Bool)? = nil
+    ) -> (hits: [DenseHit], statistics: DenseStageStatistics) {
         let d = model.dimensions
         precondition(query.count == d)
         let q = DenseModel.prepare(query, metric: model.metric)
@@ -165,9 +188,17 @@ public final class DenseSnapshot: Sendable {
             order = nearest.sorted().map { Int($0.chunk) }
         }
         stats.listsProbed = order.count
+        if model.kind == .pca8 {
+            let hits = searchPCA(q, order: order, candidates: candidates, rescored: rescored ?? Self.defaultRescored(candidates: candidates),
+                                 allowed: allowed, stats: &stats)
+            stats.produced = hits.count
+            return (hits, stats)
+        }
         var top = TopK(candidates)
         let block = 1024
         switch model.kind {
+        case .pca8:
+            preconditionFailure("handled above")
         case .scalar8:
             // q·x̂ = Σ q_j·min_j + Σ (q_j·step_j)·c_j.
             // Reductions through the SIMD dot kernel: a Swift loop adds serially (4 cycles a
@@ -295,6 +326,114 @@ public final class DenseSnapshot: Sendable {
     }
 }
 
+extension DenseSnapshot {
+    /// The PCA8 coarse stage for prepared query `q` over the lists in `order`: the query is
+    /// rotated onto the model's axes; the prefix plane of every probed row is scored and the
+    /// best `rescored` rows kept (by row); those are completed with the suffix plane and the
+    /// best `candidates` returned by chunk id.
+    ///
+    /// - Complexity: one r × d rotation (VNNI integer kernel where the CPU has it), one
+    ///   p-byte kernel pass per probed row, one (r − p)-byte pass per rescored row.
+    fileprivate func searchPCA(
+        _ q: [Float], order: [Int], candidates: Int, rescored: Int, allowed: ((UInt64) -> Bool)?, stats: inout DenseStageStatistics
+    ) -> [DenseHit] {
+        let d = model.dimensions, r = model.rotatedDimensions, p = model.prefixDimensions
+        let integer = Kernels.integerCodeScoring
+        // y = R̃ q, with R̃[a][j] = scale_a · (byte − 128).
+        var y = [Float](repeating: 0, count: r)
+        if integer {
+            var q8 = [Int8](repeating: 0, count: d)
+            var ints = [Int32](repeating: 0, count: r)
+            let f = Kernels.quantizeS8(q, into: &q8)
+            var total: Int32 = 0
+            for x in q8 { total &+= Int32(x) }
+            Kernels.u8s8DotMany(q8, codes: model.rotation, first: 0, count: r, into: &ints)
+            for a in 0..<r { y[a] = model.rotationScales[a] * f * Float(ints[a] &- 128 &* total) }
+        } else {
+            var total: Float = 0
+            for x in q { total += x }
+            Kernels.u8DotMany(q, codes: model.rotation, first: 0, count: r, into: &y)
+            for a in 0..<r { y[a] = model.rotationScales[a] * (y[a] - 128 * total) }
+        }
+        // q·x̂ = q·mean + Σ_a y_a·offset_a + Σ_a (y_a·step_a)·code_a, split at p.
+        let scaled = (0..<r).map { y[$0] * model.step[$0] }
+        let constant = Kernels.dot(q, model.mean) + Kernels.dot(y, model.offset)
+        let qq = Kernels.dot(q, q)
+        let head = Array(scaled[0..<p]), tail = Array(scaled[p...])
+        // The prefix is always scored in integers (the interleaved plane has no float
+        // kernel); the suffix of the few rescored rows in integers only with VNNI.
+        let groups = (p + 3) / 4
+        var head8: [Int8] = [], tail8: [Int8] = []
+        let headFactor = Kernels.quantizeS8(head, into: &head8)
+        head8 += [Int8](repeating: 0, count: groups * 4 - p)
+        var tailFactor: Float = 1
+        if integer { tailFactor = Kernels.quantizeS8(tail, into: &tail8) }
+        // Scores are affine in the code's dot product. Cosine vectors are unit length (their
+        // stored norm is the prepared vector's), so the prefix stage ranks cosine as dot and
+        // the rescoring applies the inverse norm (0 for a zero vector).
+        let metric = model.metric
+        // Prefix scan: rows keyed by their index, so the rescoring finds their suffixes.
+        // Without a filter, dot and cosine rank rows by the integer product alone, and each
+        // probed list's best rows come from a histogram selection (a heap fed row by row
+        // spent most of the stage in mispredicted sift-downs).
+        var best = TopK(rescored)
+        var products: [Int32] = []
+        var scratch = Kernels.TopScratch()
+        var single: [DenseHit]?
+        let selectByProduct = allowed == nil && metric != .l2
+        for l in order where start[l + 1] > start[l] {
+            let first = start[l], count = start[l + 1] - start[l]
+            Kernels.u8s8DotsInterleaved(head8, blocks: bytes, firstBlock: blockStart[l], blockCount: blockStart[l + 1] - blockStart[l], into: &products)
+            if selectByProduct {
+                let found = Kernels.topRows(products, count: count, m: rescored, scratch: &scratch)
+                if order.count == 1 {
+                    // One list: the selection is already the answer.
+                    single = (0..<found).map { DenseHit(chunk: UInt64(first + Int(scratch.rows[$0])), score: Float(scratch.values[$0]) * headFactor + constant) }
+                } else {
+                    for s in 0..<found { best.offer(UInt64(first + Int(scratch.rows[s])), Float(scratch.values[s]) * headFactor + constant) }
+                }
+            } else {
+                for i in 0..<count {
+                    let row = first + i
+                    let raw = Float(products[i]) * headFactor + constant
+                    let score = metric == .l2 ? -(qq - 2 * raw + norms[row]) : raw
+                    guard score >= best.floor else { continue }
+                    if let allowed, !allowed(ids[row]) { continue }
+                    best.insert(UInt64(row), score)
+                }
+            }
+            stats.scored += count
+        }
+        stats.codeBytesRead = stats.scored * p
+        // Rescoring on the whole code.
+        var top = TopK(candidates)
+        var one = [Int32](repeating: 0, count: 1)
+        var oneFloat = [Float](repeating: 0, count: 1)
+        let chosen = single ?? best.items
+        for hit in chosen {
+            let row = Int(hit.chunk)
+            var raw: Float = 0
+            if r > p {
+                if integer {
+                    Kernels.u8s8DotMany(tail8, codes: suffix, first: row, count: 1, into: &one)
+                    raw = Float(one[0]) * tailFactor
+                } else {
+                    Kernels.u8DotMany(tail, codes: suffix, first: row, count: 1, into: &oneFloat)
+                    raw = oneFloat[0]
+                }
+            }
+            let score: Float = switch metric {
+            case .dot: hit.score + raw
+            case .cosine: (hit.score + raw) * inverseNorms[row]
+            case .l2: hit.score + 2 * raw
+            }
+            top.offer(ids[row], score)
+        }
+        stats.codeBytesRead += chosen.count * (r - p)
+        return top.sorted()
+    }
+}
+
 extension VectorStore {
     static func codeValue(_ encoded: (list: UInt32, norm2: Float, code: [UInt8])) -> [UInt8] {
         var w = ByteWriter(capacity: 8 + encoded.code.count)
@@ -402,7 +541,15 @@ extension VectorStore {
         var ids = [UInt64](repeating: 0, count: n)
         var norms = [Float](repeating: 0, count: n)
         let cb = model.codeBytes
-        var bytes = [UInt8](repeating: 0, count: model.kind != .binary ? n * cb : 0)
+        // PCA8 codes are split into a prefix plane (`bytes`, interleaved in blocks of 16 rows
+        // per list) and a suffix plane.
+        let pca = model.kind == .pca8
+        let head = pca ? model.prefixDimensions : cb
+        let groups = (head + 3) / 4
+        var blockStart = [Int](repeating: 0, count: pca ? model.lists + 1 : 0)
+        if pca { for l in 0..<model.lists { blockStart[l + 1] = blockStart[l] + (sizes[l] + 15) / 16 } }
+        var bytes = [UInt8](repeating: 0, count: pca ? blockStart[model.lists] * groups * 64 : (model.kind != .binary ? n * head : 0))
+        var suffix = [UInt8](repeating: 0, count: model.kind == .pca8 ? n * (cb - head) : 0)
         var words = [UInt64](repeating: 0, count: model.kind == .binary ? n * cb / 8 : 0)
         // Pass 2: place each row in its list.
         try txn.scan(codes, range: .prefix(prefix)) { key, value in
@@ -411,7 +558,12 @@ extension VectorStore {
             fill[list] += 1
             ids[row] = UInt64(bigEndian: key.unsafeLoadUnaligned(fromByteOffset: 6, as: UInt64.self))
             norms[row] = Float(bitPattern: UInt32(littleEndian: value.unsafeLoadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-            if model.kind != .binary {
+            if pca {
+                let index = row - start[list]
+                let base = (blockStart[list] + index / 16) * groups * 64 + (index % 16) * 4
+                for j in 0..<head { bytes[base + (j / 4) * 64 + j % 4] = value.unsafeLoadUnaligned(fromByteOffset: 8 + j, as: UInt8.self) }
+                for j in head..<cb { suffix[row * (cb - head) + j - head] = value.unsafeLoadUnaligned(fromByteOffset: 8 + j, as: UInt8.self) }
+            } else if model.kind != .binary {
                 for j in 0..<cb { bytes[row * cb + j] = value.unsafeLoadUnaligned(fromByteOffset: 8 + j, as: UInt8.self) }
             } else {
                 for w in 0..<(cb / 8) {
@@ -420,7 +572,7 @@ extension VectorStore {
             }
             return .next
         }
-        return DenseSnapshot(model: model, start: start, ids: ids, norms: norms, bytes: bytes, words: words)
+        return DenseSnapshot(model: model, start: start, ids: ids, norms: norms, bytes: bytes, blockStart: blockStart, suffix: suffix, words: words)
     }
 
     /// Verifies the dense index of every space of `collection` (Format.md §6, "Dense

@@ -45,14 +45,27 @@ public enum CodeKind: UInt8, Sendable, CaseIterable {
     /// allows), each replaced by the nearest of 256 centroids trained for its subspace. One
     /// byte per sub-vector; compared through per-query tables (asymmetric distance).
     case pq = 3
+    /// One byte per dimension of the vector rotated onto the sample's principal axes (PCA)
+    /// and cut to its r leading axes (default ⌈2d/3⌉, rounded up to a multiple of 8), each
+    /// quantized linearly as int8 codes are. Kept in memory as two planes: a search scans
+    /// the first p axes (default d/4) of every probed row, then rescores the best few dozen
+    /// rows on all r. Fewer bytes per query than `scalar8` for the same recall on embeddings
+    /// whose variance concentrates in few directions (docs/dense.md, "PCA codes").
+    case pca8 = 4
 
     /// A name for messages and settings.
     public var name: String {
-        switch self { case .binary: "binary"; case .scalar8: "int8"; case .pq: "pq" }
+        switch self { case .binary: "binary"; case .scalar8: "int8"; case .pq: "pq"; case .pca8: "pca8" }
     }
-    /// Parses `binary`, `int8` or `pq`.
+    /// Parses `binary`, `int8`, `pq` or `pca8`.
     public init?(name: String) {
-        switch name { case "binary": self = .binary; case "int8", "scalar8": self = .scalar8; case "pq": self = .pq; default: return nil }
+        switch name {
+        case "binary": self = .binary
+        case "int8", "scalar8": self = .scalar8
+        case "pq": self = .pq
+        case "pca8", "pca": self = .pca8
+        default: return nil
+        }
     }
 }
 
@@ -73,10 +86,23 @@ public struct DenseModel: Sendable {
     public let trainedOn: Int
     /// `lists × dimensions` centroids.
     let centroids: [Float]
-    /// Binary: per-dimension threshold. Scalar8: per-dimension minimum.
+    /// Binary: per-dimension threshold. Scalar8: per-dimension minimum. PCA8: per-axis
+    /// minimum of the rotated sample (`rotatedDimensions` values).
     let offset: [Float]
-    /// Scalar8: per-dimension step ((max − min) / 255). Binary: per-dimension standard deviation.
+    /// Scalar8 (and PCA8 per axis): per-dimension step ((max − min) / 255). Binary:
+    /// per-dimension standard deviation.
     let step: [Float]
+    /// PCA8: the axes kept (r); 0 for other kinds.
+    public let rotatedDimensions: Int
+    /// PCA8: the axes a search scans first (p ≤ r); 0 for other kinds.
+    public let prefixDimensions: Int
+    /// PCA8: the sample mean, subtracted before rotating (`dimensions` values).
+    let mean: [Float]
+    /// PCA8: the principal axes, largest variance first, `rotatedDimensions × dimensions`
+    /// bytes: axis i's component j is `rotationScales[i] × (byte − 128)`.
+    let rotation: [UInt8]
+    /// PCA8: one scale per axis.
+    let rotationScales: [Float]
     /// PQ: sub-vector dimensions (d / m); 0 for other kinds.
     let subDimensions: Int
     /// PQ: `m × 256 × subDimensions` centroids, subspace 0 first; empty for other kinds.
@@ -85,7 +111,13 @@ public struct DenseModel: Sendable {
     let centroidHalfNorms: [Float]
 
     init(kind: CodeKind, metric: DenseMetric, dimensions: Int, lists: Int, trainedOn: Int, centroids: [Float], offset: [Float], step: [Float],
-         subDimensions: Int = 0, codebooks: [Float] = []) {
+         subDimensions: Int = 0, codebooks: [Float] = [], rotatedDimensions: Int = 0, prefixDimensions: Int = 0,
+         mean: [Float] = [], rotation: [UInt8] = [], rotationScales: [Float] = []) {
+        self.rotatedDimensions = rotatedDimensions
+        self.prefixDimensions = prefixDimensions
+        self.mean = mean
+        self.rotation = rotation
+        self.rotationScales = rotationScales
         self.subDimensions = subDimensions
         self.codebooks = codebooks
         self.kind = kind
@@ -109,10 +141,19 @@ public struct DenseModel: Sendable {
         case .binary: ((dimensions + 63) / 64) * 8
         case .scalar8: dimensions
         case .pq: dimensions / subDimensions
+        case .pca8: rotatedDimensions
         }
     }
     /// Bytes the model itself holds in memory.
-    public var residentBytes: Int { 4 * (centroids.count + offset.count + step.count + codebooks.count) }
+    public var residentBytes: Int {
+        4 * (centroids.count + offset.count + step.count + codebooks.count + mean.count + rotationScales.count) + rotation.count
+    }
+
+    /// The default axes a PCA8 code keeps for `d` dimensions: ⌈2d/3⌉ rounded up to a
+    /// multiple of 8, at most d (256 for 384).
+    static func defaultRotatedDimensions(_ d: Int) -> Int { min(d, ((2 * d + 2) / 3 + 7) & ~7) }
+    /// The default axes a PCA8 search scans first: d/4, at least 1, at most r (96 for 384).
+    static func defaultPrefixDimensions(_ d: Int, rotated r: Int) -> Int { min(r, max(1, d / 4)) }
 
     /// PQ sub-vector size for `d` dimensions: 8 when it divides d, else 4, 2 or 1.
     static func pqSubDimensions(_ d: Int) -> Int { [8, 4, 2].first { d % $0 == 0 } ?? 1 }
@@ -129,6 +170,10 @@ public struct DenseModel: Sendable {
         public var iterations = 12
         /// Seed of the sampling and initialisation.
         public var seed: UInt64 = 0x5EED
+        /// PCA8: axes kept; `nil` chooses ⌈2d/3⌉ rounded up to a multiple of 8.
+        public var rotatedDimensions: Int?
+        /// PCA8: axes scanned first; `nil` chooses d/4.
+        public var prefixDimensions: Int?
         /// Defaults.
         public init() {}
     }
@@ -162,7 +207,43 @@ public struct DenseModel: Sendable {
         var step: [Float] = []
         var sub = 0
         var codebooks: [Float] = []
+        var pca: (r: Int, p: Int, mean: [Float], rotation: [UInt8], scales: [Float]) = (0, 0, [], [], [])
         switch options.codes {
+        case .pca8:
+            let r = max(1, min(d, options.rotatedDimensions ?? defaultRotatedDimensions(d)))
+            let p = max(1, min(r, options.prefixDimensions ?? defaultPrefixDimensions(d, rotated: r)))
+            // Principal axes from at most 8,192 of the sampled vectors: the covariance costs
+            // n·d²/2 multiply-adds, and the axes of a few thousand points already rank as well.
+            let points = min(n, 8_192)
+            let stride = max(1, n / max(points, 1))
+            var part: [Float] = []
+            part.reserveCapacity(points * d)
+            var i = 0
+            while i < n && part.count < points * d { part += sample[(i * d)..<(i * d + d)]; i += stride }
+            let (mean, covariance) = Kernels.covariance(part, dimensions: d)
+            let axes = Kernels.symmetricEigen(covariance, dimensions: d).vectors
+            var rotation = [UInt8](repeating: 128, count: r * d)
+            var scales = [Float](repeating: 0, count: r)
+            for a in 0..<r {
+                var top = 0.0
+                for j in 0..<d { top = max(top, abs(axes[a * d + j])) }
+                let scale = top > 0 ? top / 127 : 1
+                scales[a] = Float(scale)
+                for j in 0..<d { rotation[a * d + j] = UInt8(128 + max(-127, min(127, (axes[a * d + j] / scale).rounded()))) }
+            }
+            pca = (r, p, mean.map { Float($0) }, rotation, scales)
+            // Per-axis range of the rotated sample (with the quantized axes, as codes use them).
+            let probe = DenseModel(kind: .pca8, metric: metric, dimensions: d, lists: 1, trainedOn: 0, centroids: [Float](repeating: 0, count: d),
+                                   offset: [], step: [], rotatedDimensions: r, prefixDimensions: p,
+                                   mean: pca.mean, rotation: rotation, rotationScales: scales)
+            var lo = [Float](repeating: .infinity, count: r), hi = [Float](repeating: -.infinity, count: r)
+            var y = [Float](repeating: 0, count: r)
+            for q in 0..<(part.count / d) {
+                probe.rotate(Array(part[(q * d)..<(q * d + d)]), into: &y)
+                for a in 0..<r { lo[a] = min(lo[a], y[a]); hi[a] = max(hi[a], y[a]) }
+            }
+            offset = lo.map { $0.isFinite ? $0 : 0 }
+            step = (0..<r).map { a in hi[a] > lo[a] && hi[a].isFinite ? (hi[a] - lo[a]) / 255 : 1 }
         case .pq:
             // 256 centroids per subspace (fewer when the sample is smaller), by k-means on at
             // most 16,384 sub-vectors: enough for 256 centroids of 8 dimensions.
@@ -205,7 +286,22 @@ public struct DenseModel: Sendable {
             step = (0..<d).map { j in hi[j] > lo[j] && hi[j].isFinite ? (hi[j] - lo[j]) / 255 : 1 }
         }
         return DenseModel(kind: options.codes, metric: metric, dimensions: d, lists: lists, trainedOn: n,
-                          centroids: centroids, offset: offset, step: step, subDimensions: sub, codebooks: codebooks)
+                          centroids: centroids, offset: offset, step: step, subDimensions: sub, codebooks: codebooks,
+                          rotatedDimensions: pca.r, prefixDimensions: pca.p, mean: pca.mean, rotation: pca.rotation, rotationScales: pca.scales)
+    }
+
+    /// PCA8: the coordinates of prepared vector `v` on the kept axes, y = R̃ (v − mean), into
+    /// `y` (`rotatedDimensions` values).
+    ///
+    /// - Complexity: one byte-times-float kernel pass over the r × d rotation.
+    func rotate(_ v: [Float], into y: inout [Float]) {
+        let d = dimensions
+        var centred = v
+        var total: Float = 0
+        for j in 0..<d { centred[j] -= mean[j]; total += centred[j] }
+        if y.count != rotatedDimensions { y = [Float](repeating: 0, count: rotatedDimensions) }
+        Kernels.u8DotMany(centred, codes: rotation, first: 0, count: rotatedDimensions, into: &y)
+        for a in 0..<rotatedDimensions { y[a] = rotationScales[a] * (y[a] - 128 * total) }
     }
 
     /// The list of a prepared vector: its nearest centroid (L2).
@@ -272,6 +368,16 @@ public struct DenseModel: Sendable {
                 let x = offset[j] + step[j] * Float(c)
                 norm2 += x * x
             }
+        case .pca8:
+            // The norm is the prepared vector's own: a truncated code's norm would favour
+            // vectors whose energy lies on the kept axes.
+            var y: [Float] = []
+            rotate(v, into: &y)
+            for a in 0..<rotatedDimensions {
+                let q = ((y[a] - offset[a]) / step[a]).rounded()
+                code[a] = UInt8(max(0, min(255, q.isFinite ? q : 0)))
+            }
+            for j in 0..<d { norm2 += v[j] * v[j] }
         }
         return (UInt32(list), norm2, code)
     }
@@ -289,6 +395,14 @@ public struct DenseModel: Sendable {
         if kind == .pq {
             w.write(UInt32(subDimensions))
             for x in codebooks { w.write(x.bitPattern) }
+        } else if kind == .pca8 {
+            w.write(UInt32(rotatedDimensions))
+            w.write(UInt32(prefixDimensions))
+            for x in mean { w.write(x.bitPattern) }
+            for x in rotationScales { w.write(x.bitPattern) }
+            w.write(bytes: rotation)
+            for x in offset { w.write(x.bitPattern) }
+            for x in step { w.write(x.bitPattern) }
         } else {
             for x in offset { w.write(x.bitPattern) }
             for x in step { w.write(x.bitPattern) }
@@ -317,10 +431,20 @@ public struct DenseModel: Sendable {
         }
         var offset: [Float] = [], step: [Float] = [], codebooks: [Float] = []
         var sub = 0
+        var pca: (r: Int, p: Int, mean: [Float], rotation: [UInt8], scales: [Float]) = (0, 0, [], [], [])
         if kind == .pq {
             sub = Int(try r.readUInt32())
             guard sub > 0, d % sub == 0 else { throw r.corrupt("PQ sub-vectors of \(sub) dimensions for \(d)") }
             codebooks = try floats(256 * d)
+        } else if kind == .pca8 {
+            let axes = Int(try r.readUInt32()), prefix = Int(try r.readUInt32())
+            guard axes >= 1, axes <= d, prefix >= 1, prefix <= axes else { throw r.corrupt("PCA codes of \(axes) axes, \(prefix) scanned first, for \(d) dimensions") }
+            let mean = try floats(d)
+            let scales = try floats(axes)
+            let rotation = Array(try r.readBytes(axes * d))
+            pca = (axes, prefix, mean, rotation, scales)
+            offset = try floats(axes)
+            step = try floats(axes)
         } else {
             offset = try floats(d)
             step = try floats(d)
@@ -328,6 +452,7 @@ public struct DenseModel: Sendable {
         let centroids = try floats(lists * d)
         try r.expectEnd()
         return DenseModel(kind: kind, metric: metric, dimensions: d, lists: lists, trainedOn: trained,
-                          centroids: centroids, offset: offset, step: step, subDimensions: sub, codebooks: codebooks)
+                          centroids: centroids, offset: offset, step: step, subDimensions: sub, codebooks: codebooks,
+                          rotatedDimensions: pca.r, prefixDimensions: pca.p, mean: pca.mean, rotation: pca.rotation, rotationScales: pca.scales)
     }
 }

@@ -154,6 +154,52 @@ public enum Kernels {
         }
     }
 
+    /// Exact integer dot products of `q` (4 bytes per group) with the 16 rows of each of
+    /// `blockCount` interleaved blocks from `firstBlock` (`ragdb_u8s8_dots_interleaved`:
+    /// a block is `q.count / 4` runs of 64 bytes, run g holding bytes 4g…4g+3 of its 16
+    /// rows): row r of block b lands in `out[16b + r]`, `out` grown as needed.
+    ///
+    /// - Complexity: one vpdpbusd per 16 rows and 4 dimensions with VNNI; scalar elsewhere.
+    static func u8s8DotsInterleaved(_ q: [Int8], blocks: [UInt8], firstBlock: Int, blockCount: Int, into out: inout [Int32]) {
+        let groups = q.count / 4
+        precondition(q.count % 4 == 0 && (firstBlock + blockCount) * groups * 64 <= blocks.count)
+        if out.count < blockCount * 16 {
+            // Every entry is written by the kernel below: no need to zero 4 bytes a row first.
+            out = [Int32](unsafeUninitializedCapacity: blockCount * 16) { _, initialized in initialized = blockCount * 16 }
+        }
+        q.withUnsafeBufferPointer { qp in
+            blocks.withUnsafeBufferPointer { bp in
+                out.withUnsafeMutableBufferPointer { op in
+                    ragdb_u8s8_dots_interleaved(qp.baseAddress, bp.baseAddress! + firstBlock * groups * 64, groups, blockCount, op.baseAddress)
+                }
+            }
+        }
+    }
+
+    /// Working memory of `topRows`, reused across calls.
+    struct TopScratch {
+        var rows: [UInt32] = []
+        var values: [Int32] = []
+    }
+
+    /// The `m` largest of `values[0..<count]` (ties: the smaller index), in no particular
+    /// order: their indices in `scratch.rows[0..<result]`, values in `scratch.values`.
+    ///
+    /// - Complexity: two passes (block maxima, then collecting those above the m-th largest
+    ///   maximum) and a quickselect over about 1.1·m keys; no heap, no allocation once the
+    ///   scratch has grown.
+    static func topRows(_ values: [Int32], count: Int, m: Int, scratch: inout TopScratch) -> Int {
+        precondition(count <= values.count)
+        if scratch.rows.count < m { scratch.rows = [UInt32](repeating: 0, count: m); scratch.values = [Int32](repeating: 0, count: m) }
+        return values.withUnsafeBufferPointer { vp in
+            scratch.rows.withUnsafeMutableBufferPointer { rp in
+                scratch.values.withUnsafeMutableBufferPointer { bp in
+                    ragdb_top_rows(vp.baseAddress, count, m, rp.baseAddress, bp.baseAddress)
+                }
+            }
+        }
+    }
+
     /// `out[i]` = q·codes[i] for `count` contiguous byte codes of `q.count` bytes each
     /// (scalar-quantized vectors), starting at code `first`.
     @inline(__always)
@@ -166,6 +212,41 @@ public enum Kernels {
                 }
             }
         }
+    }
+
+    /// The mean and the covariance matrix (d × d, row-major, divided by the count) of
+    /// `points` (`points.count / d` vectors of `d` floats), in double precision.
+    ///
+    /// - Complexity: count · d²/2 multiply-adds in C.
+    static func covariance(_ points: [Float], dimensions d: Int) -> (mean: [Double], covariance: [Double]) {
+        var mean = [Double](repeating: 0, count: d)
+        var cov = [Double](repeating: 0, count: d * d)
+        points.withUnsafeBufferPointer { xp in
+            mean.withUnsafeMutableBufferPointer { mp in
+                cov.withUnsafeMutableBufferPointer { ragdb_covariance(xp.baseAddress, points.count / d, d, mp.baseAddress, $0.baseAddress) }
+            }
+        }
+        return (mean, cov)
+    }
+
+    /// The eigenvalues and unit eigenvectors of the symmetric `d × d` matrix `matrix`
+    /// (row-major), largest eigenvalue first: `vectors` holds one eigenvector per row.
+    ///
+    /// - Complexity: cyclic Jacobi in C, O(d³) per sweep, about 8 sweeps at d = 384.
+    static func symmetricEigen(_ matrix: [Double], dimensions d: Int) -> (values: [Double], vectors: [Double]) {
+        precondition(matrix.count == d * d)
+        var a = matrix
+        var values = [Double](repeating: 0, count: d)
+        var vectors = [Double](repeating: 0, count: d * d)
+        _ = a.withUnsafeMutableBufferPointer { ap in
+            values.withUnsafeMutableBufferPointer { vp in
+                vectors.withUnsafeMutableBufferPointer { ragdb_symmetric_eigen(ap.baseAddress, d, vp.baseAddress, $0.baseAddress) }
+            }
+        }
+        let order = (0..<d).sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        var sortedVectors = [Double](repeating: 0, count: d * d)
+        for (k, i) in order.enumerated() { for j in 0..<d { sortedVectors[k * d + j] = vectors[i * d + j] } }
+        return (order.map { values[$0] }, sortedVectors)
     }
 
     /// Hamming distances between the 1-bit code `q` (`q.count` words) and each of the codes

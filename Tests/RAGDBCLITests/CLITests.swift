@@ -41,7 +41,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             r = try runRAGDB(["stats", db, "--json"])
             #expect(r.status == 0)
             let stats = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-            #expect(stats["format_version"] as? Int == 4)
+            #expect(stats["format_version"] as? Int == 5)
             let colls = try #require(stats["collections"] as? [[String: Any]])
             #expect(colls.count == 1 && colls[0]["name"] as? String == "docs" && colls[0]["documents"] as? Int == 50 && colls[0]["chunks"] as? Int == 50)
             let tables = try #require(stats["tables"] as? [[String: Any]]).compactMap { $0["name"] as? String }
@@ -250,7 +250,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
             let key = Data("format_version".utf8)
             let r = try #require(file.range(of: key))
-            #expect(file[r.upperBound] == 4)
+            #expect(file[r.upperBound] == 5)
             file[r.upperBound] = 7
             try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
             let out = try runRAGDB(["stats", path])
@@ -279,7 +279,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
             var from = file.startIndex
             while let r = file.range(of: Data("format_version".utf8), in: from..<file.endIndex) {
-                if file[r.upperBound..<r.upperBound + 4] == Data([4, 0, 0, 0]) { file[r.upperBound] = 3 }
+                if file[r.upperBound..<r.upperBound + 4] == Data([5, 0, 0, 0]) { file[r.upperBound] = 3 }
                 from = r.upperBound
             }
             try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
@@ -290,7 +290,43 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             #expect(try counts() == before)
             #expect(try runRAGDB(["check", path]).status == 0)
             let stats = try runRAGDB(["stats", path, "--json"]).stdout
-            #expect(stats.contains("\"format_version\":4") || stats.contains("\"format_version\" : 4"), "\(stats)")
+            #expect(stats.contains("\"format_version\":5") || stats.contains("\"format_version\" : 5"), "\(stats)")
+        }
+    }
+
+    @Test("a version-4 database with an int8 dense index upgrades to version 5 and answers as before; pca8 codes build after")
+    func upgradeFromVersion4() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/db"
+            var lines: [String] = []
+            for i in 0..<60 {
+                let v = (0..<8).map { j in String(format: "%.3f", sin(Double(i * 8 + j))) }.joined(separator: ",")
+                lines.append("{\"id\": \"d\(i)\", \"text\": \"document \(i)\", \"dense\": {\"e\": [\(v)]}}")
+            }
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+            #expect(try runRAGDB(["import", path, "--collection", "c", "--chunker", "none", "--space", "e:8:cosine", dir + "/in.jsonl"]).status == 0)
+            #expect(try runRAGDB(["index", path, "--collection", "c", "--codes", "int8"]).status == 0)
+            let query = ["search", path, "--collection", "c", "--vector", "[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8]", "--k", "5", "--json", "--no-text"]
+            let before = try runRAGDB(query)
+            #expect(before.status == 0, "\(before.stderr)")
+            var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+            var from = file.startIndex
+            while let r = file.range(of: Data("format_version".utf8), in: from..<file.endIndex) {
+                if file[r.upperBound..<r.upperBound + 4] == Data([5, 0, 0, 0]) { file[r.upperBound] = 4 }
+                from = r.upperBound
+            }
+            try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
+            let refused = try runRAGDB(query)
+            #expect(refused.status == 66 && refused.stderr.contains("format version 4") && refused.stderr.contains("ragdb upgrade"), "\(refused.stderr)")
+            let upgraded = try runRAGDB(["upgrade", path])
+            #expect(upgraded.status == 0 && upgraded.stdout.contains("format version 5"), "\(upgraded.stdout)\(upgraded.stderr)")
+            #expect(try runRAGDB(query).stdout == before.stdout)
+            #expect(try runRAGDB(["check", path]).status == 0)
+            let pca = try runRAGDB(["index", path, "--collection", "c", "--codes", "pca8", "--pca-axes", "6", "--prefix-axes", "3"])
+            #expect(pca.status == 0 && pca.stdout.contains("pca8 codes of 6 bytes"), "\(pca.stdout)\(pca.stderr)")
+            #expect(try runRAGDB(["check", path]).status == 0)
+            let bad = try runRAGDB(["index", path, "--collection", "c", "--codes", "int8", "--pca-axes", "6"])
+            #expect(bad.status != 0 && bad.stderr.contains("pca8 only"), "\(bad.stderr)")
         }
     }
 
@@ -393,6 +429,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             #expect(try runRAGDB(["import", db, "--collection", "vec", "--chunker", "none", "--vectors", "e=" + dir + "/v.npy",
                                   "--vector-type", "float16", dir + "/v.jsonl"]).status == 0)
             #expect(try runRAGDB(["index", db, "--collection", "vec", "--codes", "pq"]).status == 0)
+            // A pca8 model and codes (version 5) in a second collection.
+            #expect(try runRAGDB(["import", db, "--collection", "pca", "--chunker", "none", "--vectors", "e=" + dir + "/v.npy", dir + "/v.jsonl"]).status == 0)
+            #expect(try runRAGDB(["index", db, "--collection", "pca", "--codes", "pca8", "--pca-axes", "3", "--prefix-axes", "2"]).status == 0)
             // KV caches: one raw, one shuffled+LZ4 in several segments (a smooth signal compresses).
             for (name, comp) in [("raw", "none"), ("packed", "shuffle-lz4")] {
                 #expect(try runRAGDB(["kv", "profile", db, "--name", name, "--model", "m", "--tokenizer", "t", "--layers", "2", "--kv-heads", "4",

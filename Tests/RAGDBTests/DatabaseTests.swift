@@ -120,7 +120,7 @@ func doc(_ id: String, _ text: String, metadata: Metadata = [:], chunks: [ChunkI
         }
     }
 
-    @Test("a database of an unknown format version is refused with a clear error", arguments: [UInt32(0), 1, 2, 3, 5, 99])
+    @Test("a database of an unknown format version is refused with a clear error", arguments: [UInt32(0), 1, 2, 3, 4, 6, 99])
     func unknownFormatVersion(version: UInt32) throws {
         try withTemporaryDirectory { dir in
             let path = dir + "/db"
@@ -137,10 +137,10 @@ func doc(_ id: String, _ text: String, metadata: Metadata = [:], chunks: [ChunkI
                 #expect(error.code == .unsupportedFormat)
                 #expect(error.message.contains("format version \(version)"))
             }
-            // Versions 1, 2 and 3 (and only they) upgrade on request, in one transaction.
+            // Versions 1 to 4 (and only they) upgrade on request, in one transaction.
             var options = Database.Options()
             options.upgrade = true
-            if (1...3).contains(version) {
+            if (1...4).contains(version) {
                 let db = try Database.open(at: path, options: options)
                 #expect(try db.check().isClean)
                 _ = try Database.open(at: path)

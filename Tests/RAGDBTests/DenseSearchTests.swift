@@ -100,7 +100,7 @@ import Testing
         }
     }
 
-    @Test("coarse codes then verification: recall against exact search, int8 and binary codes")
+    @Test("coarse codes then verification: recall against exact search, for every code kind")
     func coarseThenVerifyRecall() throws {
         try withTemporaryDirectory { dir in
             let data = Self.lowRank(3000, 128, seed: 5)
@@ -108,7 +108,7 @@ import Testing
             let queries = Self.lowRank(40, 128, seed: 6)
             let exactIndex = try c.loadDenseIndex(space: "v")
             let truth = try queries.map { q in Set(try c.searchDense(q, in: exactIndex, k: 10).results.map(\.chunk)) }
-            for (codes, minimum) in [(DenseCodeKind.scalar8, 0.97), (.binary, 0.85), (.pq, 0.85)] {
+            for (codes, minimum) in [(DenseCodeKind.scalar8, 0.97), (.binary, 0.85), (.pq, 0.85), (.pca8, 0.97)] {
                 var options = DenseIndexOptions()
                 options.codes = codes
                 options.lists = 24
@@ -136,13 +136,14 @@ import Testing
         }
     }
 
-    @Test("the index survives reopening and follows inserts, replacements and deletes")
-    func incrementalUpkeep() throws {
+    @Test("the index survives reopening and follows inserts, replacements and deletes", arguments: [DenseCodeKind.scalar8, .pca8])
+    func incrementalUpkeep(codes: DenseCodeKind) throws {
         try withTemporaryDirectory { dir in
             let data = Self.clustered(400, 16, seed: 8)
             do {
                 let c = try Self.load(dir + "/db", metric: .l2, data: data, element: .float16)
                 var options = DenseIndexOptions()
+                options.codes = codes
                 options.lists = 8
                 try c.buildDenseIndex(space: "v", options: options)
             }
@@ -163,6 +164,39 @@ import Testing
             index = try c.loadDenseIndex(space: "v")
             #expect(index.snapshot?.count == 398)
             #expect(try db.check().isClean)
+        }
+    }
+
+    @Test("PCA codes: one list or several, every metric, recall against exact search; the resident index is smaller than int8's",
+          arguments: [VectorSpace.Metric.cosine, .dot, .l2])
+    func pcaCodes(metric: VectorSpace.Metric) throws {
+        try withTemporaryDirectory { dir in
+            let data = Self.lowRank(2000, 64, seed: 31)
+            let c = try Self.load(dir + "/db", metric: metric, data: data)
+            let queries = Self.lowRank(30, 64, seed: 32)
+            let truth = queries.map { q in Self.bruteForce(q, data, metric: metric, k: 10).map { "d\($0.0)" } }
+            var int8 = DenseIndexOptions()
+            int8.lists = 1
+            try c.buildDenseIndex(space: "v", options: int8)
+            let int8Bytes = try c.loadDenseIndex(space: "v").snapshot!.residentBytes
+            for lists in [1, 6] {
+                var options = DenseIndexOptions()
+                options.codes = .pca8
+                options.lists = lists
+                let summary = try c.buildDenseIndex(space: "v", options: options)
+                #expect(summary.codeBytes == 48, "⌈2·64/3⌉ rounded up to 8 axes")
+                let index = try c.loadDenseIndex(space: "v")
+                if lists == 1 { #expect(index.snapshot!.residentBytes < int8Bytes) }
+                var found = 0
+                for (q, t) in zip(queries, truth) {
+                    let (got, plan) = try c.searchDense(q, in: index, k: 10, candidates: 20, probes: lists == 1 ? 1 : 4)
+                    #expect(plan[0].detail.hasPrefix("pca8 codes"))
+                    found += got.filter { t.contains(index.documentID(of: $0.chunk) ?? "") }.count
+                }
+                let recall = Double(found) / Double(10 * queries.count)
+                #expect(recall >= 0.95, "\(metric), \(lists) lists: recall@10 \(recall)")
+            }
+            #expect(try c.database.check().isClean)
         }
     }
 

@@ -16,7 +16,7 @@ import Testing
     }
 
     /// A collection of `n` one-chunk documents with text, metadata and a vector each.
-    static func build(_ dir: String, n: Int, d: Int = 16, index: Bool = false) throws -> (Collection, [[Float]]) {
+    static func build(_ dir: String, n: Int, d: Int = 16, index: Bool = false, codes: DenseCodeKind = .scalar8) throws -> (Collection, [[Float]]) {
         var settings = CollectionSettings()
         settings.spaces = [VectorSpace(name: "e", dimensions: d, metric: .cosine, elementType: .float32)]
         settings.chunking = ChunkingSettings(strategy: .none, size: 128, overlap: 0)
@@ -30,6 +30,7 @@ import Testing
         if index {
             var o = DenseIndexOptions()
             o.lists = 64
+            o.codes = codes
             _ = try c.buildDenseIndex(space: "e", options: o)
         }
         return (c, vectors)
@@ -166,11 +167,11 @@ import Testing
     }
 
     @Test("filtered dense search keeps recall@10 ≥ 0.95 against exact filtered search at 1 %, 10 % and 50 % selectivity",
-          arguments: [(1, "first"), (10, "first"), (25, "first"), (50, "after")])
-    func filteredRecall(percent: Int, placement: String) throws {
+          arguments: [(1, "first", DenseCodeKind.scalar8), (10, "first", .scalar8), (25, "first", .scalar8), (50, "after", .scalar8), (25, "first", .pca8)])
+    func filteredRecall(percent: Int, placement: String, codes: DenseCodeKind) throws {
         try withTemporaryDirectory { dir in
             let n = 10_000, d = 32
-            let (c, vectors) = try Self.build(dir + "/db", n: n, d: d, index: true)
+            let (c, vectors) = try Self.build(dir + "/db", n: n, d: d, index: true, codes: codes)
             let s = c.searcher()
             let filter = MetadataFilter.compare("bucket", .less, .int(Int64(percent)))
             let chunks = try Self.allChunks(c)

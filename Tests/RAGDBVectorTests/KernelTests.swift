@@ -161,6 +161,74 @@ import Testing
         }
     }
 
+    @Test("the interleaved-block u8 × s8 kernel equals its scalar reference and a row-major dot product")
+    func interleavedCodes() {
+        var rng = SeededGenerator(seed: 17)
+        for (groups, blocks) in [(1, 1), (3, 2), (16, 4), (24, 5), (24, 9), (33, 7)] {
+            let q = (0..<(4 * groups)).map { _ in Int8(Int(rng.next() % 255) - 127) }
+            let plane = (0..<(blocks * groups * 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var got = [Int32](repeating: 0, count: 16 * blocks), want = got
+            ragdb_u8s8_dots_interleaved(q, plane, groups, blocks, &got)
+            ragdb_u8s8_dots_interleaved_reference(q, plane, groups, blocks, &want)
+            #expect(got == want, "\(groups) groups, \(blocks) blocks")
+            // Row r of block b: bytes 4g…4g+3 at b·groups·64 + g·64 + 4r.
+            let b = blocks - 1, r = 13
+            var direct: Int32 = 0
+            for j in 0..<(4 * groups) {
+                let byte: Int = b * groups * 64 + (j / 4) * 64 + 4 * r + j % 4
+                direct += Int32(plane[byte]) * Int32(q[j])
+            }
+            #expect(want[16 * b + r] == direct)
+        }
+    }
+
+    @Test("top-rows selection returns exactly the m largest (ties to the smaller index) for any input")
+    func topRows() {
+        var rng = SeededGenerator(seed: 19)
+        for count in [1, 5, 15, 16, 17, 48, 100, 700, 2908, 5000] {
+            for m in [1, 12, 48, 600] {
+                for spread in [3, 1000, 1 << 30] {
+                    let values = (0..<count).map { _ in Int32(Int(rng.next() % UInt64(2 * spread + 1)) - spread) }
+                    var rows = [UInt32](repeating: 0, count: m), best = [Int32](repeating: 0, count: m)
+                    let n = ragdb_top_rows(values, count, m, &rows, &best)
+                    let want = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(m)
+                    #expect(n == min(m, count))
+                    #expect(Set(rows.prefix(n).map(Int.init)) == Set(want), "count \(count), m \(m), spread \(spread)")
+                    #expect(zip(rows.prefix(n), best.prefix(n)).allSatisfy { values[Int($0)] == $1 })
+                }
+            }
+        }
+    }
+
+    @Test("the Jacobi eigen-solver: A·v = λ·v, orthonormal vectors, on random symmetric matrices")
+    func symmetricEigen() {
+        var rng = SeededGenerator(seed: 23)
+        for n in [1, 2, 5, 24, 64] {
+            var a = [Double](repeating: 0, count: n * n)
+            for i in 0..<n {
+                for j in i..<n {
+                    let x = Double(Int(rng.next() % 2001) - 1000) / 100
+                    a[i * n + j] = x
+                    a[j * n + i] = x
+                }
+            }
+            var work = a
+            var values = [Double](repeating: 0, count: n), vectors = [Double](repeating: 0, count: n * n)
+            let sweeps = ragdb_symmetric_eigen(&work, n, &values, &vectors)
+            #expect(sweeps < 60)
+            for k in 0..<n {
+                for i in 0..<n {
+                    let av = (0..<n).reduce(0.0) { $0 + a[i * n + $1] * vectors[k * n + $1] }
+                    #expect(abs(av - values[k] * vectors[k * n + i]) < 1e-8 * max(1, abs(values[k])), "n \(n), pair \(k)")
+                }
+                for l in 0..<n {
+                    let d = (0..<n).reduce(0.0) { $0 + vectors[k * n + $1] * vectors[l * n + $1] }
+                    #expect(abs(d - (k == l ? 1 : 0)) < 1e-10)
+                }
+            }
+        }
+    }
+
     @Test("Kernels.hamming counts differing bits against each code")
     func hammingAPI() {
         let q: [UInt64] = [0b1011, 0]

@@ -118,6 +118,28 @@ int ragdb_kernels_have_vnni(void);
 /// out[i] = Σ codes[i][j] · q[j] in exact 32-bit integers, for count contiguous codes of n
 /// unsigned bytes and a query of n signed bytes (|q[j]| ≤ 127, n ≤ 2^16).
 void ragdb_u8s8_dot_many(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out);
+/// The mean (n doubles) and covariance (n × n doubles, row-major, divided by count) of
+/// count vectors of n floats, row-major. O(count · n²/2) multiply-adds; one n-double buffer.
+void ragdb_covariance(const float *x, size_t count, size_t n, double *mean, double *out);
+/// Eigen-decomposition of the symmetric n × n matrix `a` (row-major, destroyed) by cyclic
+/// Jacobi rotations: values[k] is an eigenvalue and row k of `vectors` (n × n) its unit
+/// eigenvector, in no particular order. Returns the number of sweeps (at most 60; about
+/// 8 for n = 384). O(n³) per sweep.
+int ragdb_symmetric_eigen(double *a, size_t n, double *values, double *vectors);
+/// Exact integer dot products of the signed-byte query q (4·groups bytes) with the rows of
+/// `nblocks` interleaved blocks: a block holds 16 rows as `groups` runs of 64 bytes, run g
+/// holding bytes 4g … 4g+3 of rows 0 … 15 in turn. out[16b + r] is row r of block b (room
+/// for 16·nblocks). One vpdpbusd per 16 rows and 4 dimensions with AVX-512 VNNI, no
+/// horizontal sums; the scalar reference elsewhere.
+void ragdb_u8s8_dots_interleaved(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out);
+/// The scalar reference of ragdb_u8s8_dots_interleaved (for tests).
+void ragdb_u8s8_dots_interleaved_reference(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out);
+/// The m largest of `count` values (ties: the smaller index), in no particular order: their
+/// indices in `rows` and values in `best` (room for m each); returns min(m, count). The
+/// floor is the m-th largest maximum of the 16-value blocks (so at least m values reach it,
+/// and on unordered data only about 10 % more); the values above it are collected (AVX-512
+/// compress) and partitioned by quickselect, on the stack up to 512 of them.
+size_t ragdb_top_rows(const int32_t *values, size_t count, size_t m, uint32_t *rows, int32_t *best);
 /// Quantizes n floats to signed bytes: returns f = max|x| / 127 and writes out[j] =
 /// x[j] / f rounded half away from zero (all zeros, f = 0, when x is zero). One pass to find
 /// the maximum, one to convert; no libm call.

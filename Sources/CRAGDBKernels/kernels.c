@@ -522,6 +522,32 @@ static void u8s8_dot_many_vnni(const int8_t *q, const uint8_t *codes, size_t n, 
 }
 #endif
 
+#if RAGDB_X86
+// Like u8s8_dot_many_vnni, for rows picked by index: four independent chains at a time.
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void u8s8_dot_rows_vnni(const int8_t *q, const uint8_t *codes, size_t n, const uint32_t *rows, size_t count, int32_t *out) {
+    size_t c = 0;
+    for (; c + 4 <= count; c += 4) {
+        const uint8_t *p0 = codes + (size_t)rows[c] * n, *p1 = codes + (size_t)rows[c + 1] * n;
+        const uint8_t *p2 = codes + (size_t)rows[c + 2] * n, *p3 = codes + (size_t)rows[c + 3] * n;
+        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512(), a3 = _mm512_setzero_si512();
+        for (size_t i = 0; i < n; i += 64) {
+            const __mmask64 m = n - i >= 64 ? ~0ULL : ((1ULL << (n - i)) - 1);
+            const __m512i qv = _mm512_maskz_loadu_epi8(m, q + i);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_maskz_loadu_epi8(m, p0 + i), qv);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_maskz_loadu_epi8(m, p1 + i), qv);
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_maskz_loadu_epi8(m, p2 + i), qv);
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_maskz_loadu_epi8(m, p3 + i), qv);
+        }
+        out[c] = _mm512_reduce_add_epi32(a0);
+        out[c + 1] = _mm512_reduce_add_epi32(a1);
+        out[c + 2] = _mm512_reduce_add_epi32(a2);
+        out[c + 3] = _mm512_reduce_add_epi32(a3);
+    }
+    for (; c < count; c++) u8s8_dot_many_vnni(q, codes + (size_t)rows[c] * n, n, 1, out + c);
+}
+#endif
+
 static int has_vnni = -1;
 
 int ragdb_kernels_have_vnni(void) {
@@ -613,61 +639,37 @@ void ragdb_u8s8_dots_interleaved_reference(const int8_t *q, const uint8_t *block
     u8s8_dots_interleaved_scalar(q, blocks, groups, nblocks, out);
 }
 
-// The k-th largest (k ≥ 1) of n values, reordering them (Hoare's quickselect).
-static int32_t kth_largest(int32_t *v, size_t n, size_t k) {
-    size_t lo = 0, hi = n - 1, want = k - 1;
-    while (lo < hi) {
-        const int32_t pivot = v[lo + (hi - lo) / 2];
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] > pivot) i++;
-            while (v[j] < pivot) j--;
-            if (i <= j) {
-                const int32_t t = v[i]; v[i] = v[j]; v[j] = t;
-                i++;
-                if (j == 0) break;
-                j--;
-            }
-        }
-        if (want <= j) hi = j;
-        else if (want >= i) lo = i;
-        else return v[want];
-    }
-    return v[want];
-}
+// MARK: selecting the m largest products
 
-// Reorders keys[0..<n] so that its first k (1 ≤ k < n) are the k smallest (quickselect).
-static void kth_smallest_key(int64_t *v, size_t n, size_t k) {
-    size_t lo = 0, hi = n - 1, want = k - 1;
-    while (lo < hi) {
-        const int64_t pivot = v[lo + (hi - lo) / 2];
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < pivot) i++;
-            while (v[j] > pivot) j--;
-            if (i <= j) {
-                const int64_t t = v[i]; v[i] = v[j]; v[j] = t;
-                i++;
-                if (j == 0) break;
-                j--;
-            }
-        }
-        if (want <= j) hi = j;
-        else if (want >= i) lo = i;
-        else return;
-    }
+static size_t count_at_least_scalar(const int32_t *v, size_t n, int32_t t) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += v[i] >= t;
+    return c;
 }
 
 #if RAGDB_X86
+__attribute__((target("avx512f")))
+static size_t count_at_least_avx512(const int32_t *v, size_t n, int32_t t) {
+    const __m512i f = _mm512_set1_epi32(t);
+    size_t c = 0, i = 0;
+    for (; i + 16 <= n; i += 16) c += (size_t)__builtin_popcount(_mm512_cmpge_epi32_mask(_mm512_loadu_si512((const void *)(v + i)), f));
+    if (i < n) {
+        const __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        c += (size_t)__builtin_popcount(_mm512_mask_cmpge_epi32_mask(tail, _mm512_maskz_loadu_epi32(tail, v + i), f));
+    }
+    return c;
+}
+
 __attribute__((target("avx512f")))
 static void block_maxima_avx512(const int32_t *values, size_t blocks, int32_t *out) {
     for (size_t b = 0; b < blocks; b++) out[b] = _mm512_reduce_max_epi32(_mm512_loadu_si512((const void *)(values + 16 * b)));
 }
 
+// The values ≥ floor and their indices, in index order, compressed in registers and stored
+// whole (a compressing store to memory is microcoded on AMD Zen 4): `vals` and `idx` need
+// `capacity` + 16 entries. Returns SIZE_MAX when more than `capacity` values qualify.
 __attribute__((target("avx512f")))
-static size_t collect_avx512(const int32_t *values, size_t count, int32_t floor, int64_t *keys, size_t capacity) {
-    // Compressed in registers (a compressing store to memory is microcoded on AMD Zen 4).
-    // Returns SIZE_MAX when more than `capacity` values reach the floor.
+static size_t collect_avx512(const int32_t *values, size_t count, int32_t floor, int32_t *vals, uint32_t *idx, size_t capacity) {
     size_t n = 0, i = 0;
     const __m512i f = _mm512_set1_epi32(floor);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -675,42 +677,65 @@ static size_t collect_avx512(const int32_t *values, size_t count, int32_t floor,
         const __m512i v = _mm512_loadu_si512((const void *)(values + i));
         const __mmask16 keep = _mm512_cmpge_epi32_mask(v, f);
         if (!keep) continue;
-        int32_t kv[16], kr[16];
-        _mm512_storeu_si512((void *)kv, _mm512_maskz_compress_epi32(keep, v));
-        _mm512_storeu_si512((void *)kr, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(iota, _mm512_set1_epi32((int)i))));
-        const int c = __builtin_popcount(keep);
-        if (n + (size_t)c > capacity) return SIZE_MAX;
-        for (int t = 0; t < c; t++) keys[n++] = (int64_t)((uint64_t)(-(int64_t)kv[t]) << 32) | (int64_t)(uint32_t)kr[t];
+        const size_t c = (size_t)__builtin_popcount(keep);
+        if (n + c > capacity) return SIZE_MAX;
+        _mm512_storeu_si512((void *)(vals + n), _mm512_maskz_compress_epi32(keep, v));
+        _mm512_storeu_si512((void *)(idx + n), _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(iota, _mm512_set1_epi32((int)i))));
+        n += c;
     }
     for (; i < count; i++)
         if (values[i] >= floor) {
             if (n == capacity) return SIZE_MAX;
-            keys[n++] = (int64_t)((uint64_t)(-(int64_t)values[i]) << 32) | (int64_t)i;
+            vals[n] = values[i];
+            idx[n++] = (uint32_t)i;
         }
     return n;
 }
 #endif
 
-static size_t collect_scalar(const int32_t *values, size_t count, int32_t floor, int64_t *keys, size_t capacity) {
+static size_t count_at_least(const int32_t *v, size_t n, int32_t t) {
+#if RAGDB_X86
+    if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX512) return count_at_least_avx512(v, n, t);
+#endif
+    return count_at_least_scalar(v, n, t);
+}
+
+// The k-th largest of n values (1 ≤ k ≤ n): the largest t that at least k values reach,
+// by bisection over [min, max] with a vector count per step (about 20 counting passes over
+// n values, without the mispredicted swaps of a quickselect).
+static int32_t kth_largest(const int32_t *v, size_t n, size_t k) {
+    int32_t lo = v[0], hi = v[0];
+    for (size_t i = 1; i < n; i++) { lo = v[i] < lo ? v[i] : lo; hi = v[i] > hi ? v[i] : hi; }
+    while (lo < hi) {
+        const int32_t mid = (int32_t)((int64_t)lo + ((int64_t)hi - (int64_t)lo + 1) / 2);
+        if (count_at_least(v, n, mid) >= k) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
+
+static size_t collect_scalar(const int32_t *values, size_t count, int32_t floor, int32_t *vals, uint32_t *idx, size_t capacity) {
     size_t n = 0;
     for (size_t i = 0; i < count; i++)
         if (values[i] >= floor) {
             if (n == capacity) return SIZE_MAX;
-            keys[n++] = (int64_t)((uint64_t)(-(int64_t)values[i]) << 32) | (int64_t)i;
+            vals[n] = values[i];
+            idx[n++] = (uint32_t)i;
         }
     return n;
 }
 
 size_t ragdb_top_rows(const int32_t *values, size_t count, size_t m, uint32_t *rows, int32_t *best) {
     if (count == 0 || m == 0) return 0;
+    if (m >= count) {
+        for (size_t i = 0; i < count; i++) { rows[i] = (uint32_t)i; best[i] = values[i]; }
+        return count;
+    }
     // A floor below which no row can be among the m best, and above which few others are:
     // the m-th largest of the maxima of 16-row blocks (at least m blocks reach it, so at
-    // least m rows do; about m·1.1 on random data). Too few blocks: the smallest value.
+    // least m rows do; about 1.1·m on unordered data). Too few blocks: the m-th value itself.
     const size_t blocks = count / 16;
-    int32_t floor = values[0];
-    if (m >= count) {
-        for (size_t i = 1; i < count; i++) floor = values[i] < floor ? values[i] : floor;
-    } else if (blocks >= m) {
+    int32_t floor;
+    if (blocks >= m) {
         int32_t stack[1024];
         int32_t *maxima = blocks <= 1024 ? stack : (int32_t *)malloc(blocks * sizeof(int32_t));
         if (!maxima) return 0;
@@ -726,33 +751,45 @@ size_t ragdb_top_rows(const int32_t *values, size_t count, size_t m, uint32_t *r
         floor = kth_largest(maxima, blocks, m);
         if (maxima != stack) free(maxima);
     } else {
-        for (size_t i = 1; i < count; i++) floor = values[i] < floor ? values[i] : floor;
+        floor = kth_largest(values, count, m);
     }
-    // Kept rows as (−value, row) in one 64-bit key, so that ascending keys are best first,
-    // ties by the smaller row: on the stack while at most 512 (else collected again into
-    // an allocation).
-    int64_t local[512];
-    int64_t *keys = local;
-    size_t (*collect)(const int32_t *, size_t, int32_t, int64_t *, size_t) = collect_scalar;
+    // The rows at or above the floor, on the stack while at most 512.
+    int32_t local_vals[528];
+    uint32_t local_idx[528];
+    int32_t *vals = local_vals;
+    uint32_t *idx = local_idx;
+    size_t (*collect)(const int32_t *, size_t, int32_t, int32_t *, uint32_t *, size_t) = collect_scalar;
 #if RAGDB_X86
     if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX512) collect = collect_avx512;
 #endif
-    size_t n = collect(values, count, floor, keys, 512);
+    size_t n = collect(values, count, floor, vals, idx, 512);
     if (n == SIZE_MAX) {
-        keys = (int64_t *)malloc(count * sizeof(int64_t));
-        if (!keys) return 0;
-        n = collect(values, count, floor, keys, count);
+        vals = (int32_t *)malloc((count + 16) * sizeof(int32_t));
+        idx = (uint32_t *)malloc((count + 16) * sizeof(uint32_t));
+        if (!vals || !idx) { free(vals); free(idx); return 0; }
+        n = collect(values, count, floor, vals, idx, count);
     }
-    // Only the set of the m best matters to the caller (it rescores them), so partition
-    // around the m-th key instead of sorting: O(n).
-    if (n > m) kth_smallest_key(keys, n, m);
-    const size_t out = n < m ? n : m;
-    for (size_t i = 0; i < out; i++) {
-        rows[i] = (uint32_t)((uint64_t)keys[i] & 0xFFFFFFFFu);
-        best[i] = (int32_t)(-(keys[i] >> 32));
+    // Exactly m of them: every row above the m-th largest value, then rows equal to it in
+    // index order (ties to the smaller index).
+    size_t out = 0;
+    if (n <= m) {
+        for (; out < n; out++) { rows[out] = idx[out]; best[out] = vals[out]; }
+    } else {
+        const int32_t t = kth_largest(vals, n, m);
+        for (size_t i = 0; i < n; i++)
+            if (vals[i] > t) { rows[out] = idx[i]; best[out++] = vals[i]; }
+        for (size_t i = 0; i < n && out < m; i++)
+            if (vals[i] == t) { rows[out] = idx[i]; best[out++] = vals[i]; }
     }
-    if (keys != local) free(keys);
+    if (vals != local_vals) { free(vals); free(idx); }
     return out;
+}
+
+void ragdb_u8s8_dot_rows(const int8_t *q, const uint8_t *codes, size_t n, const uint32_t *rows, size_t count, int32_t *out) {
+#if RAGDB_X86
+    if (ragdb_kernels_have_vnni()) { u8s8_dot_rows_vnni(q, codes, n, rows, count, out); return; }
+#endif
+    for (size_t c = 0; c < count; c++) u8s8_dot_many_scalar(q, codes + (size_t)rows[c] * n, n, 1, out + c);
 }
 
 void ragdb_u8s8_dot_many_reference(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out) {
@@ -934,7 +971,43 @@ uint64_t ragdb_rank1_lines(const uint64_t *lines, uint64_t i) {
     return rank1_lines_generic(lines, i);
 }
 
+#if RAGDB_X86
+// The same arithmetic as the scalar loop below, 16 values a step: |x| by clearing the sign
+// bit, ±0.5 by copying x's sign onto 0.5, truncation, a clamp to ±127, a saturating narrow.
+__attribute__((target("avx512f")))
+static float quantize_s8_avx512(const float *x, size_t n, int8_t *out) {
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    __m512 top = _mm512_setzero_ps();
+    for (size_t j = 0; j < n; j += 16) {
+        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __m512i bits = _mm512_castps_si512(_mm512_maskz_loadu_ps(k, x + j));
+        top = _mm512_max_ps(top, _mm512_castsi512_ps(_mm512_andnot_si512(sign, bits)));
+    }
+    const float m = _mm512_reduce_max_ps(top);
+    if (!(m > 0)) { memset(out, 0, n); return 0; }
+    const __m512 inv = _mm512_set1_ps(127 / m);
+    const __m512i half = _mm512_castps_si512(_mm512_set1_ps(0.5f));
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    for (size_t j = 0; j < n; j += 16) {
+        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), inv);
+        const __m512 h = _mm512_castsi512_ps(_mm512_or_si512(half, _mm512_and_si512(sign, _mm512_castps_si512(v))));
+        __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(v, h));
+        r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+        _mm512_mask_cvtsepi32_storeu_epi8(out + j, k, r);
+    }
+    return m / 127;
+}
+#endif
+
 float ragdb_quantize_s8(const float *x, size_t n, int8_t *out) {
+#if RAGDB_X86
+    if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX512) return quantize_s8_avx512(x, n, out);
+#endif
+    return ragdb_quantize_s8_reference(x, n, out);
+}
+
+float ragdb_quantize_s8_reference(const float *x, size_t n, int8_t *out) {
     float m = 0;
     for (size_t j = 0; j < n; j++) { float a = x[j] < 0 ? -x[j] : x[j]; m = a > m ? a : m; }
     if (!(m > 0)) { memset(out, 0, n); return 0; }

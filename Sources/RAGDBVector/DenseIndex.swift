@@ -121,6 +121,9 @@ public final class DenseSnapshot: Sendable {
     /// PCA8: the remaining `rotatedDimensions − prefixDimensions` bytes of each row's code
     /// (the suffix plane); empty for other kinds.
     let suffix: [UInt8]
+    /// PCA8: the model's axes interleaved in blocks of 16 (as the prefix plane), so that a
+    /// query is rotated without a horizontal sum per axis; empty for other kinds.
+    let rotationBlocks: [UInt8]
     /// Binary codes, `codeBytes / 8` words a row.
     let words: [UInt64]
 
@@ -128,7 +131,7 @@ public final class DenseSnapshot: Sendable {
     public var count: Int { ids.count }
     /// Bytes held in memory: codes, ids, norms, offsets and the model.
     public var residentBytes: Int {
-        bytes.count + suffix.count + words.count * 8 + ids.count * 8 + norms.count * 8 + (start.count + blockStart.count) * 8
+        bytes.count + suffix.count + rotationBlocks.count + words.count * 8 + ids.count * 8 + norms.count * 8 + (start.count + blockStart.count) * 8
             + model.residentBytes
     }
 
@@ -136,6 +139,17 @@ public final class DenseSnapshot: Sendable {
          words: [UInt64]) {
         self.blockStart = blockStart
         self.suffix = suffix
+        if model.kind == .pca8 {
+            let d = model.dimensions, r = model.rotatedDimensions, groups = (d + 3) / 4
+            var blocks = [UInt8](repeating: 128, count: (r + 15) / 16 * groups * 64)
+            for a in 0..<r {
+                let base = (a / 16) * groups * 64 + (a % 16) * 4
+                for j in 0..<d { blocks[base + (j / 4) * 64 + j % 4] = model.rotation[a * d + j] }
+            }
+            rotationBlocks = blocks
+        } else {
+            rotationBlocks = []
+        }
         self.model = model
         self.start = start
         self.ids = ids
@@ -158,7 +172,7 @@ public final class DenseSnapshot: Sendable {
     /// PCA8: the default number of rows the prefix scan passes to the full rescoring for
     /// `candidates` candidates: 4 × candidates, at least 48 (recall@10 0.99 with 12
     /// candidates on manpages-dev; docs/dense.md, "PCA codes").
-    public static func defaultRescored(candidates: Int) -> Int { max(48, 4 * candidates) }
+    public static func defaultRescored(candidates: Int) -> Int { max(64, 4 * candidates) }
 
     /// The `candidates` rows whose codes score best for `query` (raw, as the caller gives it),
     /// looking in the `probes` lists whose centroids are nearest.
@@ -343,11 +357,12 @@ extension DenseSnapshot {
         var y = [Float](repeating: 0, count: r)
         if integer {
             var q8 = [Int8](repeating: 0, count: d)
-            var ints = [Int32](repeating: 0, count: r)
+            var ints: [Int32] = []
             let f = Kernels.quantizeS8(q, into: &q8)
             var total: Int32 = 0
             for x in q8 { total &+= Int32(x) }
-            Kernels.u8s8DotMany(q8, codes: model.rotation, first: 0, count: r, into: &ints)
+            q8 += [Int8](repeating: 0, count: (d + 3) / 4 * 4 - d)
+            Kernels.u8s8DotsInterleaved(q8, blocks: rotationBlocks, firstBlock: 0, blockCount: (r + 15) / 16, into: &ints)
             for a in 0..<r { y[a] = model.rotationScales[a] * f * Float(ints[a] &- 128 &* total) }
         } else {
             var total: Float = 0
@@ -407,25 +422,28 @@ extension DenseSnapshot {
         stats.codeBytesRead = stats.scored * p
         // Rescoring on the whole code.
         var top = TopK(candidates)
-        var one = [Int32](repeating: 0, count: 1)
-        var oneFloat = [Float](repeating: 0, count: 1)
         let chosen = single ?? best.items
-        for hit in chosen {
-            let row = Int(hit.chunk)
-            var raw: Float = 0
-            if r > p {
-                if integer {
-                    Kernels.u8s8DotMany(tail8, codes: suffix, first: row, count: 1, into: &one)
-                    raw = Float(one[0]) * tailFactor
-                } else {
-                    Kernels.u8DotMany(tail, codes: suffix, first: row, count: 1, into: &oneFloat)
-                    raw = oneFloat[0]
+        var rest = [Float](repeating: 0, count: chosen.count)
+        if r > p && !chosen.isEmpty {
+            let rows = chosen.map { UInt32($0.chunk) }
+            if integer {
+                var ints: [Int32] = []
+                Kernels.u8s8DotRows(tail8, codes: suffix, rows: rows, into: &ints)
+                for i in chosen.indices { rest[i] = Float(ints[i]) * tailFactor }
+            } else {
+                var one = [Float](repeating: 0, count: 1)
+                for (i, row) in rows.enumerated() {
+                    Kernels.u8DotMany(tail, codes: suffix, first: Int(row), count: 1, into: &one)
+                    rest[i] = one[0]
                 }
             }
+        }
+        for (i, hit) in chosen.enumerated() {
+            let row = Int(hit.chunk)
             let score: Float = switch metric {
-            case .dot: hit.score + raw
-            case .cosine: (hit.score + raw) * inverseNorms[row]
-            case .l2: hit.score + 2 * raw
+            case .dot: hit.score + rest[i]
+            case .cosine: (hit.score + rest[i]) * inverseNorms[row]
+            case .l2: hit.score + 2 * rest[i]
             }
             top.offer(ids[row], score)
         }

@@ -176,6 +176,23 @@ public enum Kernels {
         }
     }
 
+    /// `out[i]` = Σ_j codes[rows[i]][j] · q[j] in exact integers (`q.count` bytes a code),
+    /// for codes picked by row; `out` grown as needed.
+    ///
+    /// - Complexity: one kernel call, four rows per step with VNNI.
+    static func u8s8DotRows(_ q: [Int8], codes: [UInt8], rows: [UInt32], into out: inout [Int32]) {
+        let n = q.count
+        precondition(rows.allSatisfy { (Int($0) + 1) * n <= codes.count })
+        if out.count < rows.count { out = [Int32](repeating: 0, count: rows.count) }
+        q.withUnsafeBufferPointer { qp in
+            codes.withUnsafeBufferPointer { cp in
+                rows.withUnsafeBufferPointer { rp in
+                    out.withUnsafeMutableBufferPointer { ragdb_u8s8_dot_rows(qp.baseAddress, cp.baseAddress, n, rp.baseAddress, rows.count, $0.baseAddress) }
+                }
+            }
+        }
+    }
+
     /// Working memory of `topRows`, reused across calls.
     struct TopScratch {
         var rows: [UInt32] = []
@@ -186,8 +203,8 @@ public enum Kernels {
     /// order: their indices in `scratch.rows[0..<result]`, values in `scratch.values`.
     ///
     /// - Complexity: two passes (block maxima, then collecting those above the m-th largest
-    ///   maximum) and a quickselect over about 1.1·m keys; no heap, no allocation once the
-    ///   scratch has grown.
+    ///   maximum) and two bisections by vector counts (over the maxima, then about 1.1·m
+    ///   values); no heap, no allocation once the scratch has grown.
     static func topRows(_ values: [Int32], count: Int, m: Int, scratch: inout TopScratch) -> Int {
         precondition(count <= values.count)
         if scratch.rows.count < m { scratch.rows = [UInt32](repeating: 0, count: m); scratch.values = [Int32](repeating: 0, count: m) }

@@ -28,6 +28,10 @@ import Testing
                 #expect(abs(Float(q[j]) * f - x[j]) <= f / 2 * 1.0001, "n \(n), j \(j)")
                 if abs(x[j]) == m { #expect(abs(Int(q[j])) == 127) }
             }
+            // The vector path (AVX-512 where present) equals the scalar reference bit for bit.
+            var r = [Int8](repeating: 0, count: n)
+            let g = x.withUnsafeBufferPointer { xp in r.withUnsafeMutableBufferPointer { ragdb_quantize_s8_reference(xp.baseAddress, n, $0.baseAddress) } }
+            #expect(f == g && q == r, "n \(n)")
         }
         var q = [Int8](repeating: 5, count: 4)
         let zero: [Float] = [0, -0, 0, 0]

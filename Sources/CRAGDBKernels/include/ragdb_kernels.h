@@ -138,12 +138,19 @@ void ragdb_u8s8_dots_interleaved_reference(const int8_t *q, const uint8_t *block
 /// indices in `rows` and values in `best` (room for m each); returns min(m, count). The
 /// floor is the m-th largest maximum of the 16-value blocks (so at least m values reach it,
 /// and on unordered data only about 10 % more); the values above it are collected (AVX-512
-/// compress) and partitioned by quickselect, on the stack up to 512 of them.
+/// compress), on the stack up to 512 of them, and cut at their m-th largest. Both order
+/// statistics come from bisection with vector counts, not from swaps.
 size_t ragdb_top_rows(const int32_t *values, size_t count, size_t m, uint32_t *rows, int32_t *best);
+/// out[i] = Σ codes[rows[i]][j] · q[j] in exact 32-bit integers, for `count` codes of n
+/// unsigned bytes picked by row index (the PCA suffix of the rescored rows); four rows per
+/// step with AVX-512 VNNI.
+void ragdb_u8s8_dot_rows(const int8_t *q, const uint8_t *codes, size_t n, const uint32_t *rows, size_t count, int32_t *out);
 /// Quantizes n floats to signed bytes: returns f = max|x| / 127 and writes out[j] =
 /// x[j] / f rounded half away from zero (all zeros, f = 0, when x is zero). One pass to find
 /// the maximum, one to convert; no libm call.
 float ragdb_quantize_s8(const float *x, size_t n, int8_t *out);
+/// The scalar reference of ragdb_quantize_s8 (for tests; AVX-512 does 16 values a step).
+float ragdb_quantize_s8_reference(const float *x, size_t n, int8_t *out);
 /// The scalar reference of ragdb_u8s8_dot_many (for tests).
 void ragdb_u8s8_dot_many_reference(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out);
 

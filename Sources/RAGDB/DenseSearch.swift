@@ -113,24 +113,52 @@ public final class DenseIndex: Sendable {
     public static var kernelLevel: String { Kernels.levelName() }
 }
 
-/// Chunk id → document external id, from one snapshot.
+/// Chunk id → document external id, from one snapshot: chunk ids in ascending order with
+/// their document's index. A collection's chunk ids are usually one contiguous run (ids are
+/// handed out in order and a collection's import takes a run), and then a look-up is one
+/// subtraction; otherwise a binary search. No hashing: a dictionary's hash of each id cost
+/// about a tenth of a dense query on manpages-dev (BENCHMARKS.md).
 struct ChunkDirectory: Sendable {
-    let documentOfChunk: [UInt64: Int32]
+    /// Chunk ids, ascending.
+    let chunks: [UInt64]
+    /// The document index (into `documentIDs`) of each of `chunks`.
+    let documents: [Int32]
     let documentIDs: [String]
+    /// Whether `chunks` is the run first…first + count − 1.
+    let contiguous: Bool
 
+    init(pairs: [(chunk: UInt64, document: Int32)], documentIDs: [String]) {
+        let sorted = pairs.sorted { $0.chunk < $1.chunk }
+        chunks = sorted.map(\.chunk)
+        documents = sorted.map(\.document)
+        self.documentIDs = documentIDs
+        contiguous = chunks.isEmpty || chunks[chunks.count - 1] - chunks[0] == UInt64(chunks.count - 1)
+    }
+
+    /// The document id of `chunk`, or nil when no live document has it.
+    ///
+    /// - Complexity: O(1) for a contiguous run of ids, else O(log n).
     func documentID(of chunk: ChunkID) -> String? {
-        documentOfChunk[chunk.rawValue].map { documentIDs[Int($0)] }
+        let c = chunk.rawValue
+        guard let first = chunks.first, c >= first, c <= chunks[chunks.count - 1] else { return nil }
+        if contiguous { return documentIDs[Int(documents[Int(c - first)])] }
+        var lo = 0, hi = chunks.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if chunks[mid] < c { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < chunks.count && chunks[lo] == c ? documentIDs[Int(documents[lo])] : nil
     }
 
     static func load(_ store: ChunkStore, _ collection: CollectionID, _ txn: borrowing some TransactionReading & ~Copyable) throws -> ChunkDirectory {
-        var map: [UInt64: Int32] = [:]
+        var pairs: [(chunk: UInt64, document: Int32)] = []
         var ids: [String] = []
         try store.scanDocuments(of: collection, txn) { doc in
-            for c in doc.chunkIDs { map[c.rawValue] = Int32(ids.count) }
+            for c in doc.chunkIDs { pairs.append((c.rawValue, Int32(ids.count))) }
             ids.append(doc.id)
             return .next
         }
-        return ChunkDirectory(documentOfChunk: map, documentIDs: ids)
+        return ChunkDirectory(pairs: pairs, documentIDs: ids)
     }
 }
 

@@ -14,8 +14,7 @@ public final class TextIndex: Sendable {
     /// The weight of the title's BM25 score.
     public let titleWeight: Double
     let analyzer: Analyzer
-    let documentOfChunk: [UInt64: Int32]
-    let documentIDs: [String]
+    let directory: ChunkDirectory
     /// BM25 parameters (Lucene's defaults k1 = 1.2, b = 0.75).
     public let k1: Double, b: Double
     /// Per dense chunk number, BM25's length normaliser for (k1, b).
@@ -38,13 +37,12 @@ public final class TextIndex: Sendable {
     }
 
     init(snapshot: SparseSnapshot, titleSnapshot: SparseSnapshot? = nil, titleWeight: Double = 0, analyzer: Analyzer, k1: Double, b: Double,
-         documentOfChunk: [UInt64: Int32], documentIDs: [String]) {
+         directory: ChunkDirectory) {
         self.snapshot = snapshot
         self.titleSnapshot = titleSnapshot
         self.titleWeight = titleWeight
         self.analyzer = analyzer
-        self.documentOfChunk = documentOfChunk
-        self.documentIDs = documentIDs
+        self.directory = directory
         self.k1 = k1
         self.b = b
         self.norms = snapshot.normalizers(BM25(k1: k1, b: b))
@@ -61,7 +59,7 @@ public final class TextIndex: Sendable {
 
     /// The external id of the document that chunk `chunk` belongs to, from memory.
     public func documentID(of chunk: ChunkID) -> String? {
-        documentOfChunk[chunk.rawValue].map { documentIDs[Int($0)] }
+        directory.documentID(of: chunk)
     }
 
     /// The query's terms, as the index sees them.
@@ -141,16 +139,16 @@ extension Collection {
         let collection = id
         let store = database.chunkStore
         // The index and the chunk → document map come from one snapshot.
-        let (snapshot, map, ids) = try rethrowingAsRAGDB {
+        let (snapshot, directory) = try rethrowingAsRAGDB {
             try database.env.read { txn in
                 let snapshot = try sparse.load(collection: collection.rawValue, field: SparseChanges.textField, txn)
                 let titles = settings.titleWeight == nil ? nil : try sparse.load(collection: collection.rawValue, field: SparseChanges.titleField, txn)
                 let directory = try ChunkDirectory.load(store, collection, txn)
-                return ((snapshot, titles), directory.documentOfChunk, directory.documentIDs)
+                return ((snapshot, titles), directory)
             }
         }
         return TextIndex(snapshot: snapshot.0, titleSnapshot: snapshot.1, titleWeight: settings.titleWeight ?? 0, analyzer: settings.analyzer.analyzer,
-                         k1: k1, b: b, documentOfChunk: map, documentIDs: ids)
+                         k1: k1, b: b, directory: directory)
     }
 
     /// Searches `index` (loaded from this collection) and reads the hits' chunks.

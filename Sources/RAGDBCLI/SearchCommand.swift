@@ -138,11 +138,16 @@ struct SearchCommand: ParsableCommand {
     @Flag(name: .long, help: "Batch mode: print timing to standard error as JSON (index load seconds, queries/s, p50/p99 latency in µs; search only, one thread).")
     var timing = false
 
+    @Option(name: .long, help: "Batch mode: run the query file this many times and time the fastest pass (results are printed once); as peers' benchmarks take the best of several passes.")
+    var passes = 1
+
     func validate() throws {
         guard (text != nil || vector != nil || sparse != nil || !ngram.isEmpty) != (queries != nil) else { throw ValidationError("give either --text, --vector, --sparse and/or --ngram, or --queries") }
         if let budget, budget < 1 { throw ValidationError("--budget must be at least 1") }
         guard ["greedy", "truncate"].contains(pack) else { throw ValidationError("--pack must be greedy or truncate") }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+        guard passes >= 1 else { throw ValidationError("--passes must be at least 1") }
+        if passes > 1 && queries == nil { throw ValidationError("--passes needs --queries") }
         guard k1 >= 0, (0...1).contains(b) else { throw ValidationError("--k1 must be at least 0 and --b between 0 and 1") }
         guard vector == nil || queries == nil else { throw ValidationError("--vector goes with --text; use --query-vectors with --queries") }
         guard queryVectors == nil || queries != nil else { throw ValidationError("--query-vectors needs --queries") }
@@ -340,6 +345,10 @@ struct SearchCommand: ParsableCommand {
                 throw CLIError(code: "search.bad_vectors", message: "\(queryVectors!): \(vectors.count) rows for \(count) queries in \(path)", exit: RAGDBExit.badInput)
             }
         }
+        var bestLatencies: [Double] = []
+        for pass in 0..<passes {
+        row = 0
+        latencies.removeAll(keepingCapacity: true)
         for (n, line) in lines.enumerated() where !line.isEmpty {
             guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
                 throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): malformed JSON", exit: RAGDBExit.badInput)
@@ -371,11 +380,15 @@ struct SearchCommand: ParsableCommand {
             let found = try hits(q, lineVector)
             row += 1
             latencies.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000)
+            guard pass == 0 else { continue }
             out.append(try encoder.encode(Line(query_id: id, results: found, plan: explain ? lastPlan : nil)))
             out.append(0x0A)
             if out.count > 1 << 20 { FileHandle.standardOutput.write(out); out.removeAll(keepingCapacity: true) }
         }
-        FileHandle.standardOutput.write(out)
+        if pass == 0 { FileHandle.standardOutput.write(out) }
+        if bestLatencies.isEmpty || latencies.reduce(0, +) < bestLatencies.reduce(0, +) { bestLatencies = latencies }
+        }
+        latencies = bestLatencies
         if timing && !latencies.isEmpty {
             let sorted = latencies.sorted()
             let total = latencies.reduce(0, +) / 1e6

@@ -568,39 +568,52 @@ void ragdb_u8s8_dot_many(const int8_t *q, const uint8_t *codes, size_t n, size_t
     u8s8_dot_many_scalar(q, codes, n, count, out);
 }
 
-// MARK: PCA prefix plane: rows interleaved in blocks of 16
+// MARK: PCA prefix plane: 4-bit codes of 16 rows interleaved per block
 
-static void u8s8_dots_interleaved_scalar(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
+static void u4s8_dots_interleaved_scalar(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
     for (size_t b = 0; b < nblocks; b++) {
         const uint8_t *blk = blocks + b * groups * 64;
         for (size_t lane = 0; lane < 16; lane++) {
             int32_t d = 0;
             for (size_t g = 0; g < groups; g++)
-                for (size_t t = 0; t < 4; t++) d += (int32_t)blk[g * 64 + lane * 4 + t] * (int32_t)q[g * 4 + t];
+                for (size_t t = 0; t < 4; t++) {
+                    const uint8_t byte = blk[g * 64 + lane * 4 + t];
+                    d += (int32_t)(byte & 15) * (int32_t)q[g * 8 + t] + (int32_t)(byte >> 4) * (int32_t)q[g * 8 + 4 + t];
+                }
             out[b * 16 + lane] = d;
         }
     }
 }
 
 #if RAGDB_X86
-// One vpdpbusd adds four dimensions of sixteen rows at once (the block's 64 bytes of a group
-// against the group's four query bytes broadcast): no horizontal sums. Four blocks per step
-// keep four independent accumulator chains in flight.
+// Half the bytes of the 8-bit plane for the same dimensions: each 64-byte run holds eight
+// dimensions of 16 rows, the low nibbles four of them and the high nibbles the next four;
+// a mask and a shift make two vpdpbusd operands of it.
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
-static void u8s8_dots_interleaved_vnni(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
+static void u4s8_dots_interleaved_vnni(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
     const size_t stride = groups * 64;
+    const __m512i low = _mm512_set1_epi8(0x0F);
     size_t b = 0;
     for (; b + 4 <= nblocks; b += 4) {
         const uint8_t *p = blocks + b * stride;
         __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512(), a3 = _mm512_setzero_si512();
         for (size_t g = 0; g < groups; g++) {
-            int32_t word;
-            memcpy(&word, q + 4 * g, 4);
-            const __m512i qv = _mm512_set1_epi32(word);
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(p + g * 64)), qv);
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void *)(p + stride + g * 64)), qv);
-            a2 = _mm512_dpbusd_epi32(a2, _mm512_loadu_si512((const void *)(p + 2 * stride + g * 64)), qv);
-            a3 = _mm512_dpbusd_epi32(a3, _mm512_loadu_si512((const void *)(p + 3 * stride + g * 64)), qv);
+            int32_t w0, w1;
+            memcpy(&w0, q + 8 * g, 4);
+            memcpy(&w1, q + 8 * g + 4, 4);
+            const __m512i q0 = _mm512_set1_epi32(w0), q1 = _mm512_set1_epi32(w1);
+            const __m512i x0 = _mm512_loadu_si512((const void *)(p + g * 64));
+            const __m512i x1 = _mm512_loadu_si512((const void *)(p + stride + g * 64));
+            const __m512i x2 = _mm512_loadu_si512((const void *)(p + 2 * stride + g * 64));
+            const __m512i x3 = _mm512_loadu_si512((const void *)(p + 3 * stride + g * 64));
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(x0, low), q0);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(x1, low), q0);
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(x2, low), q0);
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(x3, low), q0);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(_mm512_srli_epi16(x0, 4), low), q1);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(x1, 4), low), q1);
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(_mm512_srli_epi16(x2, 4), low), q1);
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(_mm512_srli_epi16(x3, 4), low), q1);
         }
         _mm512_storeu_si512((void *)(out + b * 16), a0);
         _mm512_storeu_si512((void *)(out + b * 16 + 16), a1);
@@ -610,33 +623,28 @@ static void u8s8_dots_interleaved_vnni(const int8_t *q, const uint8_t *blocks, s
     for (; b < nblocks; b++) {
         const uint8_t *p = blocks + b * stride;
         __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
-        size_t g = 0;
-        for (; g + 2 <= groups; g += 2) {
+        for (size_t g = 0; g < groups; g++) {
             int32_t w0, w1;
-            memcpy(&w0, q + 4 * g, 4);
-            memcpy(&w1, q + 4 * g + 4, 4);
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(p + g * 64)), _mm512_set1_epi32(w0));
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void *)(p + g * 64 + 64)), _mm512_set1_epi32(w1));
-        }
-        if (g < groups) {
-            int32_t w0;
-            memcpy(&w0, q + 4 * g, 4);
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(p + g * 64)), _mm512_set1_epi32(w0));
+            memcpy(&w0, q + 8 * g, 4);
+            memcpy(&w1, q + 8 * g + 4, 4);
+            const __m512i x = _mm512_loadu_si512((const void *)(p + g * 64));
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(x, low), _mm512_set1_epi32(w0));
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(x, 4), low), _mm512_set1_epi32(w1));
         }
         _mm512_storeu_si512((void *)(out + b * 16), _mm512_add_epi32(a0, a1));
     }
 }
 #endif
 
-void ragdb_u8s8_dots_interleaved(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
+void ragdb_u4s8_dots_interleaved(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
 #if RAGDB_X86
-    if (ragdb_kernels_have_vnni()) { u8s8_dots_interleaved_vnni(q, blocks, groups, nblocks, out); return; }
+    if (ragdb_kernels_have_vnni()) { u4s8_dots_interleaved_vnni(q, blocks, groups, nblocks, out); return; }
 #endif
-    u8s8_dots_interleaved_scalar(q, blocks, groups, nblocks, out);
+    u4s8_dots_interleaved_scalar(q, blocks, groups, nblocks, out);
 }
 
-void ragdb_u8s8_dots_interleaved_reference(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
-    u8s8_dots_interleaved_scalar(q, blocks, groups, nblocks, out);
+void ragdb_u4s8_dots_interleaved_reference(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out) {
+    u4s8_dots_interleaved_scalar(q, blocks, groups, nblocks, out);
 }
 
 // MARK: selecting the m largest products

@@ -110,20 +110,19 @@ public final class DenseSnapshot: Sendable {
     /// 1/|decoded code| of each row (0 for a zero code): cosine scoring without a square
     /// root and a division per row.
     let inverseNorms: [Float]
-    /// Scalar8 and PQ codes, `codeBytes` bytes a row. PCA8: the first `prefixDimensions`
-    /// bytes of each row's code (the prefix plane), padded to a multiple of 4 and
-    /// interleaved in blocks of 16 rows (see `Kernels.u8s8DotsInterleaved`); each list
-    /// starts a new block.
+    /// Scalar8 and PQ codes, `codeBytes` bytes a row. PCA8: the prefix plane: the first
+    /// `prefixDimensions` bytes of each row's code cut to 4 bits (byte / 17, rounded: the
+    /// same range in 16 steps), padded to a multiple of 8 and interleaved in blocks of 16
+    /// rows (see `Kernels.u4s8DotsInterleaved`); each list starts a new block. On
+    /// manpages-dev the 4-bit prefix ranks the true top 10 into the best 64 as well as the
+    /// 8-bit one did (recall 0.993 either way) in half the bytes.
     let bytes: [UInt8]
     /// PCA8: `lists + 1` block offsets into the prefix plane (list `l` holds blocks
     /// `blockStart[l]..<blockStart[l + 1]`); empty for other kinds.
     let blockStart: [Int]
-    /// PCA8: the remaining `rotatedDimensions − prefixDimensions` bytes of each row's code
-    /// (the suffix plane); empty for other kinds.
-    let suffix: [UInt8]
-    /// PCA8: the model's axes interleaved in blocks of 16 (as the prefix plane), so that a
-    /// query is rotated without a horizontal sum per axis; empty for other kinds.
-    let rotationBlocks: [UInt8]
+    /// PCA8: each row's whole 8-bit code, row-major, for rescoring the best rows of the
+    /// prefix scan; empty for other kinds.
+    let rowCodes: [UInt8]
     /// Binary codes, `codeBytes / 8` words a row.
     let words: [UInt64]
 
@@ -131,25 +130,14 @@ public final class DenseSnapshot: Sendable {
     public var count: Int { ids.count }
     /// Bytes held in memory: codes, ids, norms, offsets and the model.
     public var residentBytes: Int {
-        bytes.count + suffix.count + rotationBlocks.count + words.count * 8 + ids.count * 8 + norms.count * 8 + (start.count + blockStart.count) * 8
+        bytes.count + rowCodes.count + words.count * 8 + ids.count * 8 + norms.count * 8 + (start.count + blockStart.count) * 8
             + model.residentBytes
     }
 
-    init(model: DenseModel, start: [Int], ids: [UInt64], norms: [Float], bytes: [UInt8], blockStart: [Int] = [], suffix: [UInt8] = [],
+    init(model: DenseModel, start: [Int], ids: [UInt64], norms: [Float], bytes: [UInt8], blockStart: [Int] = [], rowCodes: [UInt8] = [],
          words: [UInt64]) {
         self.blockStart = blockStart
-        self.suffix = suffix
-        if model.kind == .pca8 {
-            let d = model.dimensions, r = model.rotatedDimensions, groups = (d + 3) / 4
-            var blocks = [UInt8](repeating: 128, count: (r + 15) / 16 * groups * 64)
-            for a in 0..<r {
-                let base = (a / 16) * groups * 64 + (a % 16) * 4
-                for j in 0..<d { blocks[base + (j / 4) * 64 + j % 4] = model.rotation[a * d + j] }
-            }
-            rotationBlocks = blocks
-        } else {
-            rotationBlocks = []
-        }
+        self.rowCodes = rowCodes
         self.model = model
         self.start = start
         self.ids = ids
@@ -342,12 +330,12 @@ public final class DenseSnapshot: Sendable {
 
 extension DenseSnapshot {
     /// The PCA8 coarse stage for prepared query `q` over the lists in `order`: the query is
-    /// rotated onto the model's axes; the prefix plane of every probed row is scored and the
-    /// best `rescored` rows kept (by row); those are completed with the suffix plane and the
-    /// best `candidates` returned by chunk id.
+    /// rotated onto the model's axes; the 4-bit prefix plane of every probed row is scored
+    /// and the best `rescored` rows kept (by row); those are rescored on their whole 8-bit
+    /// codes and the best `candidates` returned by chunk id.
     ///
     /// - Complexity: one r × d rotation (VNNI integer kernel where the CPU has it), one
-    ///   p-byte kernel pass per probed row, one (r − p)-byte pass per rescored row.
+    ///   p/2-byte kernel pass per probed row, one r-byte pass per rescored row.
     fileprivate func searchPCA(
         _ q: [Float], order: [Int], candidates: Int, rescored: Int, allowed: ((UInt64) -> Bool)?, stats: inout DenseStageStatistics
     ) -> [DenseHit] {
@@ -357,12 +345,11 @@ extension DenseSnapshot {
         var y = [Float](repeating: 0, count: r)
         if integer {
             var q8 = [Int8](repeating: 0, count: d)
-            var ints: [Int32] = []
+            var ints = [Int32](repeating: 0, count: r)
             let f = Kernels.quantizeS8(q, into: &q8)
             var total: Int32 = 0
             for x in q8 { total &+= Int32(x) }
-            q8 += [Int8](repeating: 0, count: (d + 3) / 4 * 4 - d)
-            Kernels.u8s8DotsInterleaved(q8, blocks: rotationBlocks, firstBlock: 0, blockCount: (r + 15) / 16, into: &ints)
+            Kernels.u8s8DotMany(q8, codes: model.rotation, first: 0, count: r, into: &ints)
             for a in 0..<r { y[a] = model.rotationScales[a] * f * Float(ints[a] &- 128 &* total) }
         } else {
             var total: Float = 0
@@ -370,27 +357,23 @@ extension DenseSnapshot {
             Kernels.u8DotMany(q, codes: model.rotation, first: 0, count: r, into: &y)
             for a in 0..<r { y[a] = model.rotationScales[a] * (y[a] - 128 * total) }
         }
-        // q·x̂ = q·mean + Σ_a y_a·offset_a + Σ_a (y_a·step_a)·code_a, split at p.
+        // q·x̂ = q·mean + Σ_a y_a·offset_a + Σ_a (y_a·step_a)·code_a. The prefix plane's
+        // 4-bit codes step 17 times as far.
         let scaled = (0..<r).map { y[$0] * model.step[$0] }
         let constant = Kernels.dot(q, model.mean) + Kernels.dot(y, model.offset)
         let qq = Kernels.dot(q, q)
-        let head = Array(scaled[0..<p]), tail = Array(scaled[p...])
-        // The prefix is always scored in integers (the interleaved plane has no float
-        // kernel); the suffix of the few rescored rows in integers only with VNNI.
-        let groups = (p + 3) / 4
-        var head8: [Int8] = [], tail8: [Int8] = []
-        let headFactor = Kernels.quantizeS8(head, into: &head8)
-        head8 += [Int8](repeating: 0, count: groups * 4 - p)
-        var tailFactor: Float = 1
-        if integer { tailFactor = Kernels.quantizeS8(tail, into: &tail8) }
+        let groups = (p + 7) / 8
+        var head8: [Int8] = []
+        let headFactor = Kernels.quantizeS8((0..<p).map { 17 * scaled[$0] }, into: &head8)
+        head8 += [Int8](repeating: 0, count: groups * 8 - p)
         // Scores are affine in the code's dot product. Cosine vectors are unit length (their
         // stored norm is the prepared vector's), so the prefix stage ranks cosine as dot and
         // the rescoring applies the inverse norm (0 for a zero vector).
         let metric = model.metric
-        // Prefix scan: rows keyed by their index, so the rescoring finds their suffixes.
+        // Prefix scan: rows keyed by their index, so the rescoring finds their codes.
         // Without a filter, dot and cosine rank rows by the integer product alone, and each
-        // probed list's best rows come from a histogram selection (a heap fed row by row
-        // spent most of the stage in mispredicted sift-downs).
+        // probed list's best rows come from one selection pass (a heap fed row by row spent
+        // most of the stage in mispredicted sift-downs).
         var best = TopK(rescored)
         var products: [Int32] = []
         var scratch = Kernels.TopScratch()
@@ -398,12 +381,12 @@ extension DenseSnapshot {
         let selectByProduct = allowed == nil && metric != .l2
         for l in order where start[l + 1] > start[l] {
             let first = start[l], count = start[l + 1] - start[l]
-            Kernels.u8s8DotsInterleaved(head8, blocks: bytes, firstBlock: blockStart[l], blockCount: blockStart[l + 1] - blockStart[l], into: &products)
+            Kernels.u4s8DotsInterleaved(head8, blocks: bytes, firstBlock: blockStart[l], blockCount: blockStart[l + 1] - blockStart[l], into: &products)
             if selectByProduct {
                 let found = Kernels.topRows(products, count: count, m: rescored, scratch: &scratch)
                 if order.count == 1 {
                     // One list: the selection is already the answer.
-                    single = (0..<found).map { DenseHit(chunk: UInt64(first + Int(scratch.rows[$0])), score: Float(scratch.values[$0]) * headFactor + constant) }
+                    single = (0..<found).map { DenseHit(chunk: UInt64(first + Int(scratch.rows[$0])), score: 0) }
                 } else {
                     for s in 0..<found { best.offer(UInt64(first + Int(scratch.rows[s])), Float(scratch.values[s]) * headFactor + constant) }
                 }
@@ -419,35 +402,37 @@ extension DenseSnapshot {
             }
             stats.scored += count
         }
-        stats.codeBytesRead = stats.scored * p
-        // Rescoring on the whole code.
-        var top = TopK(candidates)
+        stats.codeBytesRead = stats.scored * groups * 4
+        // Rescoring on the whole 8-bit code.
         let chosen = single ?? best.items
-        var rest = [Float](repeating: 0, count: chosen.count)
-        if r > p && !chosen.isEmpty {
+        var raw = [Float](repeating: 0, count: chosen.count)
+        if !chosen.isEmpty {
             let rows = chosen.map { UInt32($0.chunk) }
             if integer {
+                var full8: [Int8] = []
+                let fullFactor = Kernels.quantizeS8(scaled, into: &full8)
                 var ints: [Int32] = []
-                Kernels.u8s8DotRows(tail8, codes: suffix, rows: rows, into: &ints)
-                for i in chosen.indices { rest[i] = Float(ints[i]) * tailFactor }
+                Kernels.u8s8DotRows(full8, codes: rowCodes, rows: rows, into: &ints)
+                for i in chosen.indices { raw[i] = Float(ints[i]) * fullFactor + constant }
             } else {
                 var one = [Float](repeating: 0, count: 1)
                 for (i, row) in rows.enumerated() {
-                    Kernels.u8DotMany(tail, codes: suffix, first: Int(row), count: 1, into: &one)
-                    rest[i] = one[0]
+                    Kernels.u8DotMany(scaled, codes: rowCodes, first: Int(row), count: 1, into: &one)
+                    raw[i] = one[0] + constant
                 }
             }
         }
+        var top = TopK(candidates)
         for (i, hit) in chosen.enumerated() {
             let row = Int(hit.chunk)
             let score: Float = switch metric {
-            case .dot: hit.score + rest[i]
-            case .cosine: (hit.score + rest[i]) * inverseNorms[row]
-            case .l2: hit.score + 2 * rest[i]
+            case .dot: raw[i]
+            case .cosine: raw[i] * inverseNorms[row]
+            case .l2: -(qq - 2 * raw[i] + norms[row])
             }
             top.offer(ids[row], score)
         }
-        stats.codeBytesRead += chosen.count * (r - p)
+        stats.codeBytesRead += chosen.count * r
         return top.sorted()
     }
 }
@@ -559,15 +544,15 @@ extension VectorStore {
         var ids = [UInt64](repeating: 0, count: n)
         var norms = [Float](repeating: 0, count: n)
         let cb = model.codeBytes
-        // PCA8 codes are split into a prefix plane (`bytes`, interleaved in blocks of 16 rows
-        // per list) and a suffix plane.
+        // PCA8 codes are kept twice: a 4-bit prefix plane (`bytes`, interleaved in blocks of
+        // 16 rows per list) and the whole 8-bit codes, row-major.
         let pca = model.kind == .pca8
-        let head = pca ? model.prefixDimensions : cb
-        let groups = (head + 3) / 4
+        let head = model.prefixDimensions
+        let groups = (head + 7) / 8
         var blockStart = [Int](repeating: 0, count: pca ? model.lists + 1 : 0)
         if pca { for l in 0..<model.lists { blockStart[l + 1] = blockStart[l] + (sizes[l] + 15) / 16 } }
-        var bytes = [UInt8](repeating: 0, count: pca ? blockStart[model.lists] * groups * 64 : (model.kind != .binary ? n * head : 0))
-        var suffix = [UInt8](repeating: 0, count: model.kind == .pca8 ? n * (cb - head) : 0)
+        var bytes = [UInt8](repeating: 0, count: pca ? blockStart[model.lists] * groups * 64 : (model.kind != .binary ? n * cb : 0))
+        var rowCodes = [UInt8](repeating: 0, count: pca ? n * cb : 0)
         var words = [UInt64](repeating: 0, count: model.kind == .binary ? n * cb / 8 : 0)
         // Pass 2: place each row in its list.
         try txn.scan(codes, range: .prefix(prefix)) { key, value in
@@ -579,8 +564,13 @@ extension VectorStore {
             if pca {
                 let index = row - start[list]
                 let base = (blockStart[list] + index / 16) * groups * 64 + (index % 16) * 4
-                for j in 0..<head { bytes[base + (j / 4) * 64 + j % 4] = value.unsafeLoadUnaligned(fromByteOffset: 8 + j, as: UInt8.self) }
-                for j in head..<cb { suffix[row * (cb - head) + j - head] = value.unsafeLoadUnaligned(fromByteOffset: 8 + j, as: UInt8.self) }
+                for j in 0..<cb { rowCodes[row * cb + j] = value.unsafeLoadUnaligned(fromByteOffset: 8 + j, as: UInt8.self) }
+                for j in 0..<head {
+                    // Dimension j sits in run j/8; of its four bytes, byte j%4, high nibble
+                    // for the second four dimensions of the run.
+                    let nibble = (UInt16(rowCodes[row * cb + j]) + 8) / 17
+                    bytes[base + (j / 8) * 64 + j % 4] |= UInt8(nibble) << (j % 8 >= 4 ? 4 : 0)
+                }
             } else if model.kind != .binary {
                 for j in 0..<cb { bytes[row * cb + j] = value.unsafeLoadUnaligned(fromByteOffset: 8 + j, as: UInt8.self) }
             } else {
@@ -590,7 +580,7 @@ extension VectorStore {
             }
             return .next
         }
-        return DenseSnapshot(model: model, start: start, ids: ids, norms: norms, bytes: bytes, blockStart: blockStart, suffix: suffix, words: words)
+        return DenseSnapshot(model: model, start: start, ids: ids, norms: norms, bytes: bytes, blockStart: blockStart, rowCodes: rowCodes, words: words)
     }
 
     /// Verifies the dense index of every space of `collection` (Format.md §6, "Dense

@@ -154,23 +154,23 @@ public enum Kernels {
         }
     }
 
-    /// Exact integer dot products of `q` (4 bytes per group) with the 16 rows of each of
-    /// `blockCount` interleaved blocks from `firstBlock` (`ragdb_u8s8_dots_interleaved`:
-    /// a block is `q.count / 4` runs of 64 bytes, run g holding bytes 4g…4g+3 of its 16
-    /// rows): row r of block b lands in `out[16b + r]`, `out` grown as needed.
+    /// Exact integer dot products of `q` with the 16 rows of each of `blockCount` blocks of
+    /// a 4-bit interleaved plane from `firstBlock` (`ragdb_u4s8_dots_interleaved`: `q.count
+    /// / 8` runs of 64 bytes a block, each holding 8 dimensions of 16 rows as nibbles): row r
+    /// of block b lands in `out[16b + r]`, `out` grown as needed.
     ///
-    /// - Complexity: one vpdpbusd per 16 rows and 4 dimensions with VNNI; scalar elsewhere.
-    static func u8s8DotsInterleaved(_ q: [Int8], blocks: [UInt8], firstBlock: Int, blockCount: Int, into out: inout [Int32]) {
-        let groups = q.count / 4
-        precondition(q.count % 4 == 0 && (firstBlock + blockCount) * groups * 64 <= blocks.count)
+    /// - Complexity: two vpdpbusd per 16 rows and 8 dimensions with VNNI; scalar elsewhere.
+    static func u4s8DotsInterleaved(_ q: [Int8], blocks: [UInt8], firstBlock: Int, blockCount: Int, into out: inout [Int32]) {
+        let groups = q.count / 8
+        precondition(q.count % 8 == 0 && (firstBlock + blockCount) * groups * 64 <= blocks.count)
         if out.count < blockCount * 16 {
-            // Every entry is written by the kernel below: no need to zero 4 bytes a row first.
+            // Every entry is written by the kernel below.
             out = [Int32](unsafeUninitializedCapacity: blockCount * 16) { _, initialized in initialized = blockCount * 16 }
         }
         q.withUnsafeBufferPointer { qp in
             blocks.withUnsafeBufferPointer { bp in
                 out.withUnsafeMutableBufferPointer { op in
-                    ragdb_u8s8_dots_interleaved(qp.baseAddress, bp.baseAddress! + firstBlock * groups * 64, groups, blockCount, op.baseAddress)
+                    ragdb_u4s8_dots_interleaved(qp.baseAddress, bp.baseAddress! + firstBlock * groups * 64, groups, blockCount, op.baseAddress)
                 }
             }
         }

@@ -165,22 +165,23 @@ import Testing
         }
     }
 
-    @Test("the interleaved-block u8 × s8 kernel equals its scalar reference and a row-major dot product")
-    func interleavedCodes() {
-        var rng = SeededGenerator(seed: 17)
-        for (groups, blocks) in [(1, 1), (3, 2), (16, 4), (24, 5), (24, 9), (33, 7)] {
-            let q = (0..<(4 * groups)).map { _ in Int8(Int(rng.next() % 255) - 127) }
+    @Test("the 4-bit interleaved kernel equals its scalar reference and a direct nibble-by-nibble sum")
+    func interleavedNibbles() {
+        var rng = SeededGenerator(seed: 29)
+        for (groups, blocks) in [(1, 1), (2, 3), (12, 4), (12, 7), (13, 9)] {
+            let q = (0..<(8 * groups)).map { _ in Int8(Int(rng.next() % 255) - 127) }
             let plane = (0..<(blocks * groups * 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             var got = [Int32](repeating: 0, count: 16 * blocks), want = got
-            ragdb_u8s8_dots_interleaved(q, plane, groups, blocks, &got)
-            ragdb_u8s8_dots_interleaved_reference(q, plane, groups, blocks, &want)
+            ragdb_u4s8_dots_interleaved(q, plane, groups, blocks, &got)
+            ragdb_u4s8_dots_interleaved_reference(q, plane, groups, blocks, &want)
             #expect(got == want, "\(groups) groups, \(blocks) blocks")
-            // Row r of block b: bytes 4g…4g+3 at b·groups·64 + g·64 + 4r.
-            let b = blocks - 1, r = 13
+            // Row r of block b: dimension j is a nibble of byte j%4 of run j/8.
+            let b = blocks - 1, r = 6
             var direct: Int32 = 0
-            for j in 0..<(4 * groups) {
-                let byte: Int = b * groups * 64 + (j / 4) * 64 + 4 * r + j % 4
-                direct += Int32(plane[byte]) * Int32(q[j])
+            for j in 0..<(8 * groups) {
+                let byte = Int(plane[b * groups * 64 + (j / 8) * 64 + 4 * r + j % 4])
+                let nibble = j % 8 >= 4 ? byte >> 4 : byte & 15
+                direct += Int32(nibble) * Int32(q[j])
             }
             #expect(want[16 * b + r] == direct)
         }

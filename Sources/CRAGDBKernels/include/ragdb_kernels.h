@@ -126,14 +126,15 @@ void ragdb_covariance(const float *x, size_t count, size_t n, double *mean, doub
 /// eigenvector, in no particular order. Returns the number of sweeps (at most 60; about
 /// 8 for n = 384). O(n³) per sweep.
 int ragdb_symmetric_eigen(double *a, size_t n, double *values, double *vectors);
-/// Exact integer dot products of the signed-byte query q (4·groups bytes) with the rows of
-/// `nblocks` interleaved blocks: a block holds 16 rows as `groups` runs of 64 bytes, run g
-/// holding bytes 4g … 4g+3 of rows 0 … 15 in turn. out[16b + r] is row r of block b (room
-/// for 16·nblocks). One vpdpbusd per 16 rows and 4 dimensions with AVX-512 VNNI, no
-/// horizontal sums; the scalar reference elsewhere.
-void ragdb_u8s8_dots_interleaved(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out);
-/// The scalar reference of ragdb_u8s8_dots_interleaved (for tests).
-void ragdb_u8s8_dots_interleaved_reference(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out);
+/// Exact integer dot products of the signed-byte query q (8·groups bytes) with the 4-bit
+/// codes of `nblocks` interleaved blocks of 16 rows: run g (64 bytes) of a block holds
+/// dimensions 8g … 8g+7 of its 16 rows, four bytes a row: byte t's low nibble is dimension
+/// 8g+t, its high nibble dimension 8g+4+t. out[16b + r] is row r of block b (room for
+/// 16·nblocks). Two vpdpbusd per run with AVX-512 VNNI and no horizontal sums; the scalar
+/// reference elsewhere.
+void ragdb_u4s8_dots_interleaved(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out);
+/// The scalar reference of ragdb_u4s8_dots_interleaved (for tests).
+void ragdb_u4s8_dots_interleaved_reference(const int8_t *q, const uint8_t *blocks, size_t groups, size_t nblocks, int32_t *out);
 /// The m largest of `count` values (ties: the smaller index), in no particular order: their
 /// indices in `rows` and values in `best` (room for m each); returns min(m, count). The
 /// floor is the m-th largest maximum of the 16-value blocks (so at least m values reach it,

@@ -502,13 +502,13 @@ struct IndexCommand: ParsableCommand {
     @Option(name: .long, help: "The vector space (default: the collection's only space).")
     var space: String?
 
-    @Option(name: .long, help: "Code kind: int8 (1 byte per dimension), pca8 (1 byte per kept principal axis, about 2/3 of the dimensions; the fastest for small collections), pq (1 byte per 8 dimensions) or binary (1 bit per dimension).")
+    @Option(name: .long, help: "Code kind: int8 (1 byte per dimension), pca8 (1 byte per kept principal axis; the fastest for small collections of real embeddings), pq (1 byte per 8 dimensions) or binary (1 bit per dimension).")
     var codes = "int8"
 
-    @Option(name: .long, help: "pca8: principal axes kept (default: 2/3 of the dimensions, rounded up to 8).")
+    @Option(name: .long, help: "pca8: principal axes kept (default: those holding 98 % of the variance, rounded up to 8).")
     var pcaAxes: Int?
 
-    @Option(name: .long, help: "pca8: axes every probed row is scored on before the best few dozen are rescored on all (default: 1/4 of the dimensions).")
+    @Option(name: .long, help: "pca8: axes every probed row is scored on before the best few dozen are rescored on all (default: those holding 80 % of the variance).")
     var prefixAxes: Int?
 
     @Option(name: .long, help: "IVF lists (default: 1 below 20,000 vectors, else about 4√n).")

@@ -46,9 +46,9 @@ public enum CodeKind: UInt8, Sendable, CaseIterable {
     /// byte per sub-vector; compared through per-query tables (asymmetric distance).
     case pq = 3
     /// One byte per dimension of the vector rotated onto the sample's principal axes (PCA)
-    /// and cut to its r leading axes (default ⌈2d/3⌉, rounded up to a multiple of 8), each
+    /// and cut to its r leading axes (default: those holding 98 % of the variance), each
     /// quantized linearly as int8 codes are. Kept in memory as two planes: a search scans
-    /// the first p axes (default d/4) of every probed row, then rescores the best few dozen
+    /// the first p axes (default: 80 % of the variance) of every probed row, then rescores the best few dozen
     /// rows on all r. Fewer bytes per query than `scalar8` for the same recall on embeddings
     /// whose variance concentrates in few directions (docs/dense.md, "PCA codes").
     case pca8 = 4
@@ -149,11 +149,21 @@ public struct DenseModel: Sendable {
         4 * (centroids.count + offset.count + step.count + codebooks.count + mean.count + rotationScales.count) + rotation.count
     }
 
-    /// The default axes a PCA8 code keeps for `d` dimensions: ⌈2d/3⌉ rounded up to a
-    /// multiple of 8, at most d (256 for 384).
-    static func defaultRotatedDimensions(_ d: Int) -> Int { min(d, ((2 * d + 2) / 3 + 7) & ~7) }
-    /// The default axes a PCA8 search scans first: d/4, at least 1, at most r (96 for 384).
-    static func defaultPrefixDimensions(_ d: Int, rotated r: Int) -> Int { min(r, max(1, d / 4)) }
+    /// The number of leading axes (eigenvalues largest first) that hold `share` of the
+    /// total variance, rounded up to a multiple of 8, at most their count; at least 1.
+    ///
+    /// PCA8 keeps the axes holding 98 % of the sample's variance and scans first those
+    /// holding 80 %: on manpages-dev's MiniLM vectors 248 and 104 of 384, on a set with
+    /// isotropic noise added (Benchmarks/peers/make_vectors.py) 368 and about 200, where a
+    /// fixed 256 axes capped recall@10 at 0.90 (docs/dense.md, "PCA codes").
+    static func axes(holding share: Double, of values: [Double]) -> Int {
+        let total = values.reduce(0) { $0 + max($1, 0) }
+        guard total > 0 else { return min(values.count, 8) }
+        var sum = 0.0
+        var k = 0
+        while k < values.count && sum < share * total { sum += max(values[k], 0); k += 1 }
+        return max(1, min(values.count, (k + 7) & ~7))
+    }
 
     /// PQ sub-vector size for `d` dimensions: 8 when it divides d, else 4, 2 or 1.
     static func pqSubDimensions(_ d: Int) -> Int { [8, 4, 2].first { d % $0 == 0 } ?? 1 }
@@ -170,9 +180,10 @@ public struct DenseModel: Sendable {
         public var iterations = 12
         /// Seed of the sampling and initialisation.
         public var seed: UInt64 = 0x5EED
-        /// PCA8: axes kept; `nil` chooses ⌈2d/3⌉ rounded up to a multiple of 8.
+        /// PCA8: axes kept; `nil` keeps those holding 98 % of the sample's variance (rounded
+        /// up to a multiple of 8).
         public var rotatedDimensions: Int?
-        /// PCA8: axes scanned first; `nil` chooses d/4.
+        /// PCA8: axes scanned first; `nil` takes those holding 80 % of the variance.
         public var prefixDimensions: Int?
         /// Defaults.
         public init() {}
@@ -210,8 +221,6 @@ public struct DenseModel: Sendable {
         var pca: (r: Int, p: Int, mean: [Float], rotation: [UInt8], scales: [Float]) = (0, 0, [], [], [])
         switch options.codes {
         case .pca8:
-            let r = max(1, min(d, options.rotatedDimensions ?? defaultRotatedDimensions(d)))
-            let p = max(1, min(r, options.prefixDimensions ?? defaultPrefixDimensions(d, rotated: r)))
             // Principal axes from at most 8,192 of the sampled vectors: the covariance costs
             // n·d²/2 multiply-adds, and the axes of a few thousand points already rank as well.
             let points = min(n, 8_192)
@@ -221,7 +230,9 @@ public struct DenseModel: Sendable {
             var i = 0
             while i < n && part.count < points * d { part += sample[(i * d)..<(i * d + d)]; i += stride }
             let (mean, covariance) = Kernels.covariance(part, dimensions: d)
-            let axes = Kernels.symmetricEigen(covariance, dimensions: d).vectors
+            let (variances, axes) = Kernels.symmetricEigen(covariance, dimensions: d)
+            let r = max(1, min(d, options.rotatedDimensions ?? Self.axes(holding: 0.98, of: variances)))
+            let p = max(1, min(r, options.prefixDimensions ?? Self.axes(holding: 0.80, of: variances)))
             var rotation = [UInt8](repeating: 128, count: r * d)
             var scales = [Float](repeating: 0, count: r)
             for a in 0..<r {

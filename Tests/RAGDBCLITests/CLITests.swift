@@ -533,6 +533,14 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             let batch = try runRAGDB(["search", db, "--collection", "c", "--queries", dir + "/q.jsonl", "--mode", "ann", "--candidates", "100", "--probes", "4", "--k", "5", "--no-text"])
             let line = try #require(try JSONSerialization.jsonObject(with: Data(batch.stdout.utf8)) as? [String: Any])
             #expect((line["results"] as? [[String: Any]])?.compactMap { $0["chunk"] as? Int } == (try ids(exact.stdout)))
+            // Several timed passes print the results once and time one pass's queries.
+            let passes = try runRAGDB(["search", db, "--collection", "c", "--queries", dir + "/q.jsonl", "--mode", "ann", "--candidates", "100",
+                                       "--probes", "4", "--k", "5", "--no-text", "--timing", "--passes", "3"])
+            #expect(passes.status == 0 && passes.stdout == batch.stdout, "\(passes.stderr)")
+            let timing = try #require(try JSONSerialization.jsonObject(with: Data((passes.stderr.split(separator: "\n").last ?? "").utf8)) as? [String: Any])
+            #expect(timing["queries"] as? Int == 1 && (timing["queries_per_s"] as? Double ?? 0) > 0)
+            #expect(try runRAGDB(["search", db, "--collection", "c", "--queries", dir + "/q.jsonl", "--passes", "0"]).status == 64)
+            #expect(try runRAGDB(["search", db, "--collection", "c", "--vector", "[0.5, -0.2, 0.1, 0.9, -0.7, 0.3, 0.0, 0.4]", "--passes", "2"]).status == 64)
             let bad = try runRAGDB(["search", db, "--collection", "c", "--vector", "[1, 2]"])
             #expect(bad.status == 65 && bad.stderr.contains("dimensions"), "\(bad.stderr)")
         }

@@ -65,7 +65,7 @@ let package = Package(
             name: "RAGDBChunksTests", dependencies: ["RAGDBChunks", "RAGDBStorage", "RAGDBTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "RAGDBTests", dependencies: ["RAGDB", "RAGDBStorage", "RAGDBNgram", "RAGDBTestSupport"],
+            name: "RAGDBTests", dependencies: ["RAGDB", "RAGDBStorage", "RAGDBNgram", "RAGDBVector", "RAGDBTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "RAGDBSparseTests", dependencies: ["RAGDBSparse", "RAGDBStorage", "RAGDBTestSupport"], swiftSettings: strict),

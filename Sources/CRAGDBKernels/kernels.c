@@ -551,14 +551,18 @@ static void u8s8_dot_rows_vnni(const int8_t *q, const uint8_t *codes, size_t n, 
 static int has_vnni = -1;
 
 int ragdb_kernels_have_vnni(void) {
-    if (has_vnni < 0) {
-        has_vnni = 0;
+    // Detected once; threads that race here compute the same answer and store it whole
+    // (relaxed atomics: no torn or intermediate value is ever read).
+    int known = __atomic_load_n(&has_vnni, __ATOMIC_RELAXED);
+    if (known < 0) {
+        known = 0;
 #if RAGDB_X86
         __builtin_cpu_init();
-        has_vnni = ragdb_kernels_best_level() >= RAGDB_LEVEL_AVX512 && __builtin_cpu_supports("avx512vnni");
+        known = ragdb_kernels_best_level() >= RAGDB_LEVEL_AVX512 && __builtin_cpu_supports("avx512vnni");
 #endif
+        __atomic_store_n(&has_vnni, known, __ATOMIC_RELAXED);
     }
-    return has_vnni && ragdb_kernels_level() >= RAGDB_LEVEL_AVX512;
+    return known && ragdb_kernels_level() >= RAGDB_LEVEL_AVX512;
 }
 
 void ragdb_u8s8_dot_many(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out) {
@@ -744,8 +748,10 @@ size_t ragdb_top_rows(const int32_t *values, size_t count, size_t m, uint32_t *r
     const size_t blocks = count / 16;
     int32_t floor;
     if (blocks >= m) {
-        int32_t stack[1024];
-        int32_t *maxima = blocks <= 1024 ? stack : (int32_t *)malloc(blocks * sizeof(int32_t));
+        // On the stack up to 2,048 blocks (32,768 rows: every one-list index, which ragdb
+        // builds below 20,000 vectors).
+        int32_t stack[2048];
+        int32_t *maxima = blocks <= 2048 ? stack : (int32_t *)malloc(blocks * sizeof(int32_t));
         if (!maxima) return 0;
 #if RAGDB_X86
         if (ragdb_kernels_level() >= RAGDB_LEVEL_AVX512) block_maxima_avx512(values, blocks, maxima);
@@ -826,8 +832,9 @@ static int detected = -1;
 static int current = -1;
 
 int ragdb_kernels_best_level(void) {
-    if (detected < 0) {
-        int level = RAGDB_LEVEL_SCALAR;
+    int level = __atomic_load_n(&detected, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = RAGDB_LEVEL_SCALAR;
 #if RAGDB_X86
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
@@ -837,19 +844,26 @@ int ragdb_kernels_best_level(void) {
             __builtin_cpu_supports("avx512vl"))
             level = RAGDB_LEVEL_AVX512;
 #endif
-        detected = level;
+        __atomic_store_n(&detected, level, __ATOMIC_RELAXED);
     }
-    return detected;
+    return level;
 }
 
+// The level is read by every kernel call and may be set by a test on another thread: relaxed
+// atomic loads and stores, so that a change is seen whole (calls already running finish at
+// the level they read; every level computes the same results).
 int ragdb_kernels_level(void) {
-    if (current < 0) current = ragdb_kernels_best_level();
-    return current;
+    int level = __atomic_load_n(&current, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = ragdb_kernels_best_level();
+        __atomic_store_n(&current, level, __ATOMIC_RELAXED);
+    }
+    return level;
 }
 
 void ragdb_kernels_set_level(int level) {
     int best = ragdb_kernels_best_level();
-    current = level < 0 ? 0 : (level > best ? best : level);
+    __atomic_store_n(&current, level < 0 ? 0 : (level > best ? best : level), __ATOMIC_RELAXED);
 }
 
 void ragdb_prefetch_ahead(const void *p, size_t bytes, size_t ahead) {

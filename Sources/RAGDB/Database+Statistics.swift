@@ -199,7 +199,7 @@ extension Database {
                         let n = try vectorStore.codeCount(collection: c.id.rawValue, space: UInt16(i), txn)
                         stats.denseIndexes.append(DenseIndexStatistics(
                             space: space.name, codes: m.kind.name, lists: m.lists, vectors: n,
-                            residentBytes: n * (m.codeBytes + 12) + (m.lists + 1) * 8 + m.residentBytes))
+                            residentBytes: n * (m.residentCodeBytesPerRow + 12) + (m.lists + 1) * 8 + m.residentBytes))
                     }
                     for (i, space) in c.settings.sparseSpaces.enumerated() {
                         let s = try sparseIndex.size(collection: c.id.rawValue, field: SparseVectorStore.field(ofSpace: UInt16(i)), txn)

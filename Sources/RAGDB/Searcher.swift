@@ -208,7 +208,8 @@ public final class Searcher: Sendable {
                 // Filter first: only the allowed share of each probed list counts, so probe 1/s
                 // times more lists. Filter after: the depth grows instead (legDepth).
                 let probes = depth >= snap.count ? lists : min(lists, Int((Double(q.probes ?? snap.defaultProbes) / (placement == .first ? max(selectivity, 0.01) : 1)).rounded(.up)))
-                let codeBytes = snap.count * probes / max(lists, 1) * snap.model.codeBytes
+                let codeBytes = snap.count * probes / max(lists, 1) * snap.model.scannedBytesPerRow
+                    + (snap.model.kind == .pca8 ? DenseSnapshot.defaultRescored(candidates: legDepth) * snap.model.codeBytes : 0)
                 let annCost = codeBytes + legDepth * vectorBytes
                 if placement == .first && allowedEstimate * vectorBytes <= annCost {
                     dense = .exactAllowed

@@ -347,46 +347,46 @@ struct SearchCommand: ParsableCommand {
         }
         var bestLatencies: [Double] = []
         for pass in 0..<passes {
-        row = 0
-        latencies.removeAll(keepingCapacity: true)
-        for (n, line) in lines.enumerated() where !line.isEmpty {
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-                throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): malformed JSON", exit: RAGDBExit.badInput)
-            }
-            let id: String
-            if let s = obj["id"] as? String { id = s } else if let i = obj["id"] as? Int { id = String(i) } else {
-                throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"id\": missing or not a string", exit: RAGDBExit.badInput)
-            }
-            if mode == "sparse" {
-                do { sparseQuery = try parseSparse(obj["sparse"] ?? [String: NSNumber]()) } catch {
-                    throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"sparse\": an object {term: weight} with finite weights ≥ 0", exit: RAGDBExit.badInput)
+            row = 0
+            latencies.removeAll(keepingCapacity: true)
+            for (n, line) in lines.enumerated() where !line.isEmpty {
+                guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                    throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): malformed JSON", exit: RAGDBExit.badInput)
                 }
-            }
-            guard let q = obj["text"] as? String ?? (mode == "dense" || mode == "sparse" ? "" : nil) else {
-                throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"text\": missing or not a string", exit: RAGDBExit.badInput)
-            }
-            // The line's own "vector" field, else the aligned row of --query-vectors.
-            var lineVector = vectors?[row]
-            if let raw = obj["vector"] {
-                guard let numbers = raw as? [NSNumber] else {
-                    throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"vector\": not an array of numbers", exit: RAGDBExit.badInput)
+                let id: String
+                if let s = obj["id"] as? String { id = s } else if let i = obj["id"] as? Int { id = String(i) } else {
+                    throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"id\": missing or not a string", exit: RAGDBExit.badInput)
                 }
-                lineVector = numbers.map { $0.floatValue }
+                if mode == "sparse" {
+                    do { sparseQuery = try parseSparse(obj["sparse"] ?? [String: NSNumber]()) } catch {
+                        throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"sparse\": an object {term: weight} with finite weights ≥ 0", exit: RAGDBExit.badInput)
+                    }
+                }
+                guard let q = obj["text"] as? String ?? (mode == "dense" || mode == "sparse" ? "" : nil) else {
+                    throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"text\": missing or not a string", exit: RAGDBExit.badInput)
+                }
+                // The line's own "vector" field, else the aligned row of --query-vectors.
+                var lineVector = vectors?[row]
+                if let raw = obj["vector"] {
+                    guard let numbers = raw as? [NSNumber] else {
+                        throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"vector\": not an array of numbers", exit: RAGDBExit.badInput)
+                    }
+                    lineVector = numbers.map { $0.floatValue }
+                }
+                if (mode == "dense" || mode == "hybrid") && lineVector == nil {
+                    throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"vector\": missing (or give --query-vectors)", exit: RAGDBExit.badInput)
+                }
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let found = try hits(q, lineVector)
+                row += 1
+                latencies.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000)
+                guard pass == 0 else { continue }
+                out.append(try encoder.encode(Line(query_id: id, results: found, plan: explain ? lastPlan : nil)))
+                out.append(0x0A)
+                if out.count > 1 << 20 { FileHandle.standardOutput.write(out); out.removeAll(keepingCapacity: true) }
             }
-            if (mode == "dense" || mode == "hybrid") && lineVector == nil {
-                throw CLIError(code: "search.bad_query", message: "\(path):\(n + 1): field \"vector\": missing (or give --query-vectors)", exit: RAGDBExit.badInput)
-            }
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let found = try hits(q, lineVector)
-            row += 1
-            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000)
-            guard pass == 0 else { continue }
-            out.append(try encoder.encode(Line(query_id: id, results: found, plan: explain ? lastPlan : nil)))
-            out.append(0x0A)
-            if out.count > 1 << 20 { FileHandle.standardOutput.write(out); out.removeAll(keepingCapacity: true) }
-        }
-        if pass == 0 { FileHandle.standardOutput.write(out) }
-        if bestLatencies.isEmpty || latencies.reduce(0, +) < bestLatencies.reduce(0, +) { bestLatencies = latencies }
+            if pass == 0 { FileHandle.standardOutput.write(out) }
+            if bestLatencies.isEmpty || latencies.reduce(0, +) < bestLatencies.reduce(0, +) { bestLatencies = latencies }
         }
         latencies = bestLatencies
         if timing && !latencies.isEmpty {

@@ -158,7 +158,7 @@ public final class DenseSnapshot: Sendable {
     }
 
     /// PCA8: the default number of rows the prefix scan passes to the full rescoring for
-    /// `candidates` candidates: 4 × candidates, at least 48 (recall@10 0.99 with 12
+    /// `candidates` candidates: 4 × candidates, at least 64 (recall@10 0.993 with 12
     /// candidates on manpages-dev; docs/dense.md, "PCA codes").
     public static func defaultRescored(candidates: Int) -> Int { max(64, 4 * candidates) }
 
@@ -191,7 +191,7 @@ public final class DenseSnapshot: Sendable {
         }
         stats.listsProbed = order.count
         if model.kind == .pca8 {
-            let hits = searchPCA(q, order: order, candidates: candidates, rescored: rescored ?? Self.defaultRescored(candidates: candidates),
+            let hits = searchPCA(q, order: order, candidates: candidates, rescored: max(1, rescored ?? Self.defaultRescored(candidates: candidates)),
                                  allowed: allowed, stats: &stats)
             stats.produced = hits.count
             return (hits, stats)

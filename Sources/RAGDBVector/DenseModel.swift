@@ -50,7 +50,8 @@ public enum CodeKind: UInt8, Sendable, CaseIterable {
     /// quantized linearly as int8 codes are. Kept in memory as two planes: a search scans
     /// the first p axes (default: 80 % of the variance) of every probed row, then rescores the best few dozen
     /// rows on all r. Fewer bytes per query than `scalar8` for the same recall on embeddings
-    /// whose variance concentrates in few directions (docs/dense.md, "PCA codes").
+    /// whose variance concentrates in few directions (docs/dense.md, "PCA codes"). Training
+    /// adds an O(d³) eigen-decomposition: 0.8 s at d = 384, about 8× per doubling of d.
     case pca8 = 4
 
     /// A name for messages and settings.
@@ -144,6 +145,11 @@ public struct DenseModel: Sendable {
         case .pca8: rotatedDimensions
         }
     }
+    /// Bytes of codes a search reads for each row of a probed list: the code, or for PCA8
+    /// the 4-bit prefix (each rescored row then adds `codeBytes`).
+    public var scannedBytesPerRow: Int { kind == .pca8 ? (prefixDimensions + 7) / 8 * 4 : codeBytes }
+    /// Bytes of codes held in memory per vector: the code, plus the 4-bit prefix for PCA8.
+    public var residentCodeBytesPerRow: Int { kind == .pca8 ? codeBytes + scannedBytesPerRow : codeBytes }
     /// Bytes the model itself holds in memory.
     public var residentBytes: Int {
         4 * (centroids.count + offset.count + step.count + codebooks.count + mean.count + rotationScales.count) + rotation.count
@@ -154,8 +160,8 @@ public struct DenseModel: Sendable {
     ///
     /// PCA8 keeps the axes holding 98 % of the sample's variance and scans first those
     /// holding 80 %: on manpages-dev's MiniLM vectors 248 and 104 of 384, on a set with
-    /// isotropic noise added (Benchmarks/peers/make_vectors.py) 368 and about 200, where a
-    /// fixed 256 axes capped recall@10 at 0.90 (docs/dense.md, "PCA codes").
+    /// isotropic noise added (Benchmarks/peers/make_vectors.py) 360 axes, where a fixed 256
+    /// capped recall@10 at 0.90 (docs/dense.md, "PCA codes").
     static func axes(holding share: Double, of values: [Double]) -> Int {
         let total = values.reduce(0) { $0 + max($1, 0) }
         guard total > 0 else { return min(values.count, 8) }
@@ -338,7 +344,7 @@ public struct DenseModel: Sendable {
     }
 
     /// Encodes a vector (raw, as stored): its list, the squared norm of what the code decodes
-    /// to (of the vector itself for binary codes), and the code bytes. `list` skips the list
+    /// to (of the prepared vector itself for PCA8 codes), and the code bytes. `list` skips the list
     /// choice when the caller already knows it (bulk builds).
     public func encode(_ raw: [Float], list knownList: Int? = nil) -> (list: UInt32, norm2: Float, code: [UInt8]) {
         let v = Self.prepare(raw, metric: metric)

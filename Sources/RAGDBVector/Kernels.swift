@@ -11,8 +11,8 @@ public enum Kernels {
     public static var level: Int { Int(ragdb_kernels_level()) }
     /// The best level this CPU supports.
     public static var bestLevel: Int { Int(ragdb_kernels_best_level()) }
-    /// Forces a level (clamped to `bestLevel`), for tests and benchmarks. Not safe while
-    /// other threads run kernels.
+    /// Forces a level (clamped to `bestLevel`), for tests and benchmarks. Process-wide:
+    /// kernel calls that start afterwards use it (every level computes the same results).
     public static func setLevel(_ level: Int) { ragdb_kernels_set_level(Int32(level)) }
     /// A name for `level`.
     public static func levelName(_ level: Int = Kernels.level) -> String {
@@ -206,7 +206,7 @@ public enum Kernels {
     ///   maximum) and two bisections by vector counts (over the maxima, then about 1.1·m
     ///   values); no heap, no allocation once the scratch has grown.
     static func topRows(_ values: [Int32], count: Int, m: Int, scratch: inout TopScratch) -> Int {
-        precondition(count <= values.count)
+        precondition(count <= values.count && m >= 0)
         if scratch.rows.count < m { scratch.rows = [UInt32](repeating: 0, count: m); scratch.values = [Int32](repeating: 0, count: m) }
         return values.withUnsafeBufferPointer { vp in
             scratch.rows.withUnsafeMutableBufferPointer { rp in

@@ -138,13 +138,13 @@ void ragdb_u4s8_dots_interleaved_reference(const int8_t *q, const uint8_t *block
 /// The m largest of `count` values (ties: the smaller index), in no particular order: their
 /// indices in `rows` and values in `best` (room for m each); returns min(m, count). The
 /// floor is the m-th largest maximum of the 16-value blocks (so at least m values reach it,
-/// and on unordered data only about 10 % more); the values above it are collected (AVX-512
+/// and on unordered data only about 10 % more); the values at or above it are collected (AVX-512
 /// compress), on the stack up to 512 of them, and cut at their m-th largest. Both order
 /// statistics come from bisection with vector counts, not from swaps.
 size_t ragdb_top_rows(const int32_t *values, size_t count, size_t m, uint32_t *rows, int32_t *best);
 /// out[i] = Σ codes[rows[i]][j] · q[j] in exact 32-bit integers, for `count` codes of n
-/// unsigned bytes picked by row index (the PCA suffix of the rescored rows); four rows per
-/// step with AVX-512 VNNI.
+/// unsigned bytes picked by row index (the whole PCA codes of the rescored rows); four rows
+/// per step with AVX-512 VNNI.
 void ragdb_u8s8_dot_rows(const int8_t *q, const uint8_t *codes, size_t n, const uint32_t *rows, size_t count, int32_t *out);
 /// Quantizes n floats to signed bytes: returns f = max|x| / 127 and writes out[j] =
 /// x[j] / f rounded half away from zero (all zeros, f = 0, when x is zero). One pass to find

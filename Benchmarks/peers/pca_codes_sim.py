@@ -3,7 +3,11 @@
 
 Usage: pca_codes_sim.py DATASET_DIR     (corpus.npy and queries.npy, e.g. ../shared/data/manpages-dev)
 
-Per query, as DenseSnapshot.searchPCA does on one list: rotate onto the corpus's principal
+First, why a rotation: in float arithmetic, rank every vector by the dot product over its
+first H dimensions (raw order, or on the principal axes), keep the best R, rescore those with
+all dimensions, keep 12, and count the exact top 10 recovered.
+
+Then the code kind itself. Per query, as DenseSnapshot.searchPCA does on one list: rotate onto the corpus's principal
 axes (axes quantized to bytes, the query to signed bytes), score every vector on the first p
 axes (8-bit codes, or 4-bit codes = the 8-bit code / 17), keep the best M, rescore those on
 the whole r-axis 8-bit code (or, "mixed", on the 4-bit prefix plus the 8-bit rest), keep C,
@@ -43,6 +47,14 @@ def recall(pre, full, keep, cand):
         total += len(set(best) & set(truth[i])) / 10
     return total / len(Q)
 
+
+principal = vectors[:, ::-1].astype(np.float32)
+for name, R in (("raw dimensions", np.eye(X.shape[1], dtype=np.float32)), ("principal axes", principal)):
+    Xr, Qr = X @ R, Q @ R
+    for h in (96, 128, 192):
+        prefix = Qr[:, :h] @ Xr[:, :h].T
+        for keep in (30, 50, 100):
+            print(f"float, {name}, first {h}, keep {keep}, candidates 12: recall@10 {recall(prefix, S, keep, 12):.4f}", flush=True)
 
 for r in (192, 256, 288):
     Y = (X - mean) @ axes[:r].T

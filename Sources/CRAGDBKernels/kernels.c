@@ -480,71 +480,66 @@ static void u8s8_dot_many_scalar(const int8_t *q, const uint8_t *codes, size_t n
 
 #if RAGDB_X86
 // 64 products per instruction (vpdpbusd: unsigned bytes × signed bytes, summed in groups of
-// four into 32-bit lanes).
+// four into 32-bit lanes). Four codes at a time: one accumulator chain per code would wait on
+// vpdpbusd's latency at every step; four independent chains keep the unit busy.
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static inline void u8s8_dot4_vnni(const int8_t *q, const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3,
+                                  size_t n, int32_t *out) {
+    const size_t full = n & ~(size_t)63;
+    __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512(), a3 = _mm512_setzero_si512();
+    for (size_t i = 0; i < full; i += 64) {
+        const __m512i qv = _mm512_loadu_si512((const void *)(q + i));
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(p0 + i)), qv);
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void *)(p1 + i)), qv);
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_loadu_si512((const void *)(p2 + i)), qv);
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_loadu_si512((const void *)(p3 + i)), qv);
+    }
+    if (n > full) {
+        const __mmask64 tail = (__mmask64)((1ULL << (n - full)) - 1);
+        const __m512i qv = _mm512_maskz_loadu_epi8(tail, q + full);
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_maskz_loadu_epi8(tail, p0 + full), qv);
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_maskz_loadu_epi8(tail, p1 + full), qv);
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_maskz_loadu_epi8(tail, p2 + full), qv);
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_maskz_loadu_epi8(tail, p3 + full), qv);
+    }
+    out[0] = _mm512_reduce_add_epi32(a0);
+    out[1] = _mm512_reduce_add_epi32(a1);
+    out[2] = _mm512_reduce_add_epi32(a2);
+    out[3] = _mm512_reduce_add_epi32(a3);
+}
+
+// One code: a single chain, for the last codes of a call.
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static inline int32_t u8s8_dot1_vnni(const int8_t *q, const uint8_t *p, size_t n) {
+    const size_t full = n & ~(size_t)63;
+    __m512i acc = _mm512_setzero_si512();
+    for (size_t i = 0; i < full; i += 64)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512((const void *)(p + i)), _mm512_loadu_si512((const void *)(q + i)));
+    if (n > full) {
+        const __mmask64 tail = (__mmask64)((1ULL << (n - full)) - 1);
+        acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi8(tail, p + full), _mm512_maskz_loadu_epi8(tail, q + full));
+    }
+    return _mm512_reduce_add_epi32(acc);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 static void u8s8_dot_many_vnni(const int8_t *q, const uint8_t *codes, size_t n, size_t count, int32_t *out) {
-    // Four codes at a time: one accumulator chain per code would wait on vpdpbusd's latency
-    // at every step; four independent chains keep the unit busy. Their horizontal sums are
-    // folded together (a 4 × 16-lane transpose by adds) before one final reduction.
     size_t c = 0;
-    const size_t full = n & ~(size_t)63;
-    const __mmask64 tail = (__mmask64)(n - full == 0 ? 0 : ((n - full) >= 64 ? ~0ULL : ((1ULL << (n - full)) - 1)));
     for (; c + 4 <= count; c += 4) {
-        const uint8_t *p0 = codes + c * n, *p1 = p0 + n, *p2 = p1 + n, *p3 = p2 + n;
-        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512(), a3 = _mm512_setzero_si512();
-        for (size_t i = 0; i < full; i += 64) {
-            __m512i qv = _mm512_loadu_si512((const void *)(q + i));
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(p0 + i)), qv);
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void *)(p1 + i)), qv);
-            a2 = _mm512_dpbusd_epi32(a2, _mm512_loadu_si512((const void *)(p2 + i)), qv);
-            a3 = _mm512_dpbusd_epi32(a3, _mm512_loadu_si512((const void *)(p3 + i)), qv);
-        }
-        if (tail) {
-            __m512i qv = _mm512_maskz_loadu_epi8(tail, q + full);
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_maskz_loadu_epi8(tail, p0 + full), qv);
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_maskz_loadu_epi8(tail, p1 + full), qv);
-            a2 = _mm512_dpbusd_epi32(a2, _mm512_maskz_loadu_epi8(tail, p2 + full), qv);
-            a3 = _mm512_dpbusd_epi32(a3, _mm512_maskz_loadu_epi8(tail, p3 + full), qv);
-        }
-        out[c] = _mm512_reduce_add_epi32(a0);
-        out[c + 1] = _mm512_reduce_add_epi32(a1);
-        out[c + 2] = _mm512_reduce_add_epi32(a2);
-        out[c + 3] = _mm512_reduce_add_epi32(a3);
-    }
-    for (; c < count; c++) {
         const uint8_t *p = codes + c * n;
-        __m512i acc = _mm512_setzero_si512();
-        for (size_t i = 0; i < full; i += 64)
-            acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512((const void *)(p + i)), _mm512_loadu_si512((const void *)(q + i)));
-        if (tail) acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi8(tail, p + full), _mm512_maskz_loadu_epi8(tail, q + full));
-        out[c] = _mm512_reduce_add_epi32(acc);
+        u8s8_dot4_vnni(q, p, p + n, p + 2 * n, p + 3 * n, n, out + c);
     }
+    for (; c < count; c++) out[c] = u8s8_dot1_vnni(q, codes + c * n, n);
 }
-#endif
 
-#if RAGDB_X86
-// Like u8s8_dot_many_vnni, for rows picked by index: four independent chains at a time.
+// The same for codes picked by row index (the rescored rows of a PCA search).
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 static void u8s8_dot_rows_vnni(const int8_t *q, const uint8_t *codes, size_t n, const uint32_t *rows, size_t count, int32_t *out) {
     size_t c = 0;
-    for (; c + 4 <= count; c += 4) {
-        const uint8_t *p0 = codes + (size_t)rows[c] * n, *p1 = codes + (size_t)rows[c + 1] * n;
-        const uint8_t *p2 = codes + (size_t)rows[c + 2] * n, *p3 = codes + (size_t)rows[c + 3] * n;
-        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512(), a3 = _mm512_setzero_si512();
-        for (size_t i = 0; i < n; i += 64) {
-            const __mmask64 m = n - i >= 64 ? ~0ULL : ((1ULL << (n - i)) - 1);
-            const __m512i qv = _mm512_maskz_loadu_epi8(m, q + i);
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_maskz_loadu_epi8(m, p0 + i), qv);
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_maskz_loadu_epi8(m, p1 + i), qv);
-            a2 = _mm512_dpbusd_epi32(a2, _mm512_maskz_loadu_epi8(m, p2 + i), qv);
-            a3 = _mm512_dpbusd_epi32(a3, _mm512_maskz_loadu_epi8(m, p3 + i), qv);
-        }
-        out[c] = _mm512_reduce_add_epi32(a0);
-        out[c + 1] = _mm512_reduce_add_epi32(a1);
-        out[c + 2] = _mm512_reduce_add_epi32(a2);
-        out[c + 3] = _mm512_reduce_add_epi32(a3);
-    }
-    for (; c < count; c++) u8s8_dot_many_vnni(q, codes + (size_t)rows[c] * n, n, 1, out + c);
+    for (; c + 4 <= count; c += 4)
+        u8s8_dot4_vnni(q, codes + (size_t)rows[c] * n, codes + (size_t)rows[c + 1] * n, codes + (size_t)rows[c + 2] * n,
+                       codes + (size_t)rows[c + 3] * n, n, out + c);
+    for (; c < count; c++) out[c] = u8s8_dot1_vnni(q, codes + (size_t)rows[c] * n, n);
 }
 #endif
 

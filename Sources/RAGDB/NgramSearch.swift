@@ -97,17 +97,6 @@ public final class NgramIndex: Sendable {
     /// space that normalisation adds to chunks.
     public func normalized(_ pattern: String) -> [UInt8] { Array(settings.normalize(pattern).dropFirst()) }
 
-    static func occurrences(_ p: [UInt8], in text: [UInt8]) -> [Int] {
-        guard !p.isEmpty, p.count <= text.count else { return [] }
-        var out: [Int] = []
-        for i in 0...(text.count - p.count) where text[i] == p[0] {
-            var ok = true
-            for t in 1..<p.count where text[i + t] != p[t] { ok = false; break }
-            if ok { out.append(i) }
-        }
-        return out
-    }
-
     /// Live bytes indexed (N of SEAL's weights; each chunk's leading space included).
     public var totalBytes: Int {
         segments.reduce(0) { $0 + $1.count([]) } + pending.reduce(0) { $0 + $1.bytes.count }
@@ -119,7 +108,7 @@ public final class NgramIndex: Sendable {
     public func count(bytes pattern: [UInt8]) -> Int {
         checkScope()
         if pattern.isEmpty { return totalBytes }
-        return segments.reduce(0) { $0 + $1.count(pattern) } + pending.reduce(0) { $0 + Self.occurrences(pattern, in: $1.bytes).count }
+        return segments.reduce(0) { $0 + $1.count(pattern) } + pending.reduce(0) { $0 + occurrences(pattern, in: $1.bytes).count }
     }
 
     /// Up to `limit` occurrences of `pattern` (normalised bytes), segment by segment.
@@ -159,7 +148,7 @@ public final class NgramIndex: Sendable {
             for o in s.locate(pattern, limit: limit - out.count) { out.append((s.chunkIDs[o.chunkIndex], o.offset)) }
         }
         for p in pending where out.count < limit {
-            for o in Self.occurrences(pattern, in: p.bytes).prefix(limit - out.count) { out.append((p.id, o)) }
+            for o in occurrences(pattern, in: p.bytes).prefix(limit - out.count) { out.append((p.id, o)) }
         }
         return out
     }
@@ -173,7 +162,7 @@ public final class NgramIndex: Sendable {
         for s in segments { for n in s.next(pattern) { counts[n.byte.map(Int.init) ?? 256] += n.count } }
         for p in pending {
             if pattern.isEmpty { for b in p.bytes { counts[Int(b)] += 1 }; continue }
-            for o in Self.occurrences(pattern, in: p.bytes) {
+            for o in occurrences(pattern, in: p.bytes) {
                 let e = o + pattern.count
                 counts[e < p.bytes.count ? Int(p.bytes[e]) : 256] += 1
             }
@@ -471,4 +460,20 @@ final class ReadScope: Sendable {
     func check() {
         precondition(open.load(ordering: .acquiring), "an n-gram index read in place was used after its withNgramIndex call returned")
     }
+}
+
+/// Every start of `p` in `text`, overlapping ones included (the pending chunks of an n-gram
+/// index, bytes or token ids, are searched this way until a segment covers them).
+///
+/// - Complexity: O(|text| · |p|) in the worst case; one comparison per position when the
+///   first symbol rarely matches.
+func occurrences<Symbol: Equatable>(_ p: [Symbol], in text: [Symbol]) -> [Int] {
+    guard !p.isEmpty, p.count <= text.count else { return [] }
+    var out: [Int] = []
+    for i in 0...(text.count - p.count) where text[i] == p[0] {
+        var ok = true
+        for t in 1..<p.count where text[i + t] != p[t] { ok = false; break }
+        if ok { out.append(i) }
+    }
+    return out
 }

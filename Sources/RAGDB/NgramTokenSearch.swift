@@ -36,17 +36,6 @@ public final class TokenNgramIndex: Sendable {
     /// The external id of the document of `chunk`.
     public func documentID(of chunk: ChunkID) -> String? { directory.documentID(of: chunk) }
 
-    static func occurrences(_ p: [UInt32], in text: [UInt32]) -> [Int] {
-        guard !p.isEmpty, p.count <= text.count else { return [] }
-        var out: [Int] = []
-        for i in 0...(text.count - p.count) where text[i] == p[0] {
-            var ok = true
-            for t in 1..<p.count where text[i + t] != p[t] { ok = false; break }
-            if ok { out.append(i) }
-        }
-        return out
-    }
-
     /// Live occurrences of `pattern` (overlapping ones all count); the empty pattern counts
     /// every live token.
     ///
@@ -55,7 +44,7 @@ public final class TokenNgramIndex: Sendable {
     public func count(tokens pattern: [UInt32]) -> Int {
         scope?.check()
         return segments.reduce(0) { $0 + $1.count(tokens: pattern) }
-            + pending.reduce(0) { $0 + (pattern.isEmpty ? $1.tokens.count : Self.occurrences(pattern, in: $1.tokens).count) }
+            + pending.reduce(0) { $0 + (pattern.isEmpty ? $1.tokens.count : occurrences(pattern, in: $1.tokens).count) }
     }
 
     /// Up to `limit` occurrences of `pattern`: chunk, offset in its tokens, and the pattern's
@@ -71,7 +60,7 @@ public final class TokenNgramIndex: Sendable {
             }
         }
         for p in pending where out.count < limit {
-            for o in Self.occurrences(pattern, in: p.tokens).prefix(limit - out.count) {
+            for o in occurrences(pattern, in: p.tokens).prefix(limit - out.count) {
                 out.append(NgramOccurrence(chunk: p.id, offset: o, length: pattern.count))
             }
         }
@@ -89,7 +78,7 @@ public final class TokenNgramIndex: Sendable {
         for s in segments { for n in s.next(tokens: pattern) { counts[n.token, default: 0] += n.count } }
         for p in pending {
             if pattern.isEmpty { for t in p.tokens { counts[t, default: 0] += 1 }; continue }
-            for o in Self.occurrences(pattern, in: p.tokens) {
+            for o in occurrences(pattern, in: p.tokens) {
                 let e = o + pattern.count
                 counts[e < p.tokens.count ? p.tokens[e] : nil, default: 0] += 1
             }

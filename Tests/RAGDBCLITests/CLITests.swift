@@ -275,14 +275,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
                 try patterns.map { try runRAGDB(["ngram", "count", path, "--collection", "c", $0, "--json"]).stdout }
             }
             let before = try counts()
-            // Every copy of the record (LMDB keeps older pages around) becomes version 3.
-            var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
-            var from = file.startIndex
-            while let r = file.range(of: Data("format_version".utf8), in: from..<file.endIndex) {
-                if file[r.upperBound..<r.upperBound + 4] == Data([5, 0, 0, 0]) { file[r.upperBound] = 3 }
-                from = r.upperBound
-            }
-            try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
+            try rewriteFormatVersion(of: path, to: 3)
             let refused = try runRAGDB(["ngram", "count", path, "--collection", "c", "cat"])
             #expect(refused.status == 66 && refused.stderr.contains("ragdb upgrade"), "\(refused.stderr)")
             let upgraded = try runRAGDB(["upgrade", path])
@@ -309,13 +302,7 @@ func writeCorpus(_ path: String, count: Int, words: Int, seed: UInt64 = 1, idPre
             let query = ["search", path, "--collection", "c", "--vector", "[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8]", "--k", "5", "--json", "--no-text"]
             let before = try runRAGDB(query)
             #expect(before.status == 0, "\(before.stderr)")
-            var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
-            var from = file.startIndex
-            while let r = file.range(of: Data("format_version".utf8), in: from..<file.endIndex) {
-                if file[r.upperBound..<r.upperBound + 4] == Data([5, 0, 0, 0]) { file[r.upperBound] = 4 }
-                from = r.upperBound
-            }
-            try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
+            try rewriteFormatVersion(of: path, to: 4)
             let refused = try runRAGDB(query)
             #expect(refused.status == 66 && refused.stderr.contains("format version 4") && refused.stderr.contains("ragdb upgrade"), "\(refused.stderr)")
             let upgraded = try runRAGDB(["upgrade", path])
@@ -367,6 +354,20 @@ let pythonFormatReaderAvailable: Bool = {
 
 /// The repository root, found from this source file's path.
 /// SHA-256 of `data` in hex, via the system's sha256sum.
+/// Rewrites every copy of the database's format version record (LMDB keeps older pages
+/// around) from the current version to `version`, in the file, as an older ragdb would have
+/// left it.
+func rewriteFormatVersion(of path: String, to version: UInt8) throws {
+    var file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+    let current = withUnsafeBytes(of: Database.formatVersion.littleEndian) { Data($0) }
+    var from = file.startIndex
+    while let r = file.range(of: Data("format_version".utf8), in: from..<file.endIndex) {
+        if file[r.upperBound..<r.upperBound + 4] == current { file[r.upperBound] = version }
+        from = r.upperBound
+    }
+    try file.write(to: URL(fileURLWithPath: path + "/data.mdb"))
+}
+
 func sha256Hex(_ data: Data) -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -161,6 +161,11 @@ import Testing
             ragdb_u8s8_dot_many(q, codes, n, count, &got)
             ragdb_u8s8_dot_many_reference(q, codes, n, count, &want)
             #expect(got == want, "n \(n)")
+            // Rows picked by index (repeats and any order) equal the same rows of the batch.
+            let rows: [UInt32] = [8, 0, 3, 3, 7, 1, 5]
+            var picked = [Int32](repeating: 0, count: rows.count)
+            ragdb_u8s8_dot_rows(q, codes, n, rows, rows.count, &picked)
+            #expect(picked == rows.map { want[Int($0)] }, "n \(n)")
             #expect(want[0] == (0..<n).reduce(Int32(0)) { $0 + Int32(codes[$1]) * Int32(q[$1]) })
         }
     }
